@@ -1,0 +1,55 @@
+"""Reference clips generated for tests: speech-like tones, silence, wrong formats."""
+
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+
+def speechlike(seconds: float, sample_rate: int = 22_050, seed: int = 0) -> np.ndarray:
+    """A voiced, syllable-paced signal (harmonics under a 4 Hz envelope) at about -12 dBFS."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    pitch = 120 + 20 * np.sin(2 * np.pi * 0.3 * t)
+    phase = 2 * np.pi * np.cumsum(pitch) / sample_rate
+    voiced = sum(np.sin(k * phase) / k for k in range(1, 8))
+    envelope = 0.55 + 0.45 * np.sin(2 * np.pi * 4 * t)
+    signal = voiced * envelope + 0.02 * rng.standard_normal(t.size)
+    return (0.25 * signal / np.abs(signal).max()).astype(np.float32)
+
+
+def write_clip(
+    path: Path,
+    seconds: float = 7.0,
+    sample_rate: int = 22_050,
+    channels: int = 1,
+    seed: int = 0,
+    gain: float = 1.0,
+) -> Path:
+    """Write a speech-like clip (any container soundfile knows from the suffix)."""
+    mono = speechlike(seconds, sample_rate, seed) * gain
+    samples = np.repeat(mono[:, None], channels, axis=1) if channels > 1 else mono
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(path, np.clip(samples, -1, 1), sample_rate)
+    return path
+
+
+def write_silence(path: Path, seconds: float = 7.0, sample_rate: int = 22_050) -> Path:
+    """Write a clip of near-silence (faint noise, as a muted microphone records)."""
+    rng = np.random.default_rng(1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(path, 1e-4 * rng.standard_normal(int(seconds * sample_rate)), sample_rate)
+    return path
+
+
+def write_profile(
+    voices_dir: Path, name: str, toml: str | None = None, clips: int = 1, **clip_options: float
+) -> Path:
+    """A profile directory with `clips` speech-like clips and an optional voice.toml."""
+    directory = voices_dir / name
+    directory.mkdir(parents=True, exist_ok=True)
+    for index in range(clips):
+        write_clip(directory / f"clip{index}.wav", seed=index, **clip_options)  # type: ignore[arg-type]
+    if toml is not None:
+        (directory / "voice.toml").write_text(toml)
+    return directory

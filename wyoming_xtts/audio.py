@@ -1,0 +1,176 @@
+"""Audio in and out: reference clips are read and checked here, model output becomes PCM here.
+
+Clips are decoded with soundfile (libsndfile: WAV, FLAC, Ogg Vorbis/Opus, MP3) and resampled
+with soxr, so nothing in this module needs torch or FFmpeg.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import soxr
+
+CLIP_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3")
+"""File name endings recognised as reference clips (decoded by libsndfile)."""
+
+MIN_CLIP_SECONDS = 3.0
+"""Below this a clip holds too little of the voice to clone: the profile is unusable."""
+
+RECOMMENDED_CLIP_SECONDS = (6.0, 30.0)
+"""XTTS-v2 clones best from 6-30 s of speech; outside this range is a warning."""
+
+MIN_SAMPLE_RATE = 16_000
+"""Clips recorded below this rate (telephone audio) lack the detail cloning needs."""
+
+MAX_CHANNELS = 2
+"""Mono or stereo (downmixed); anything else is probably not a voice recording."""
+
+SILENCE_DBFS = -45.0
+"""A 30 ms frame quieter than this (RMS, dB full scale) counts as silence."""
+
+MIN_SPEECH_SECONDS = 2.0
+"""A clip with less non-silent audio than this is treated as silent."""
+
+CLIPPING_FRACTION = 0.001
+"""More than this share of samples at full scale means the recording is clipped."""
+
+PCM_SAMPLE_WIDTH = 2
+"""Bytes per sample of the PCM the server sends (16-bit signed little-endian)."""
+
+_FRAME_SECONDS = 0.03
+_FULL_SCALE = 0.999
+
+
+@dataclass(frozen=True)
+class ClipReport:
+    """What one reference clip is and what is wrong with it."""
+
+    path: Path
+    """The clip file."""
+
+    duration_s: float = 0.0
+    """Length in seconds (0 when it could not be read)."""
+
+    sample_rate: int = 0
+    """Sample rate of the file in Hz."""
+
+    channels: int = 0
+    """Number of channels in the file."""
+
+    speech_s: float = 0.0
+    """Seconds of audio above the silence threshold."""
+
+    errors: tuple[str, ...] = field(default_factory=tuple)
+    """Problems that make the clip unusable, each a sentence naming the clip."""
+
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+    """Problems that lower quality but leave the clip usable."""
+
+
+def inspect_clip(path: Path) -> ClipReport:
+    """Decode a clip and check length, sample rate, channels, silence and clipping."""
+    name = path.name
+    try:
+        samples, sample_rate = soundfile.read(path, dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, OSError) as err:
+        return ClipReport(path, errors=(f"{name}: cannot be decoded as audio ({err}).",))
+
+    frames, channels = samples.shape
+    duration = frames / sample_rate if sample_rate else 0.0
+    mono = samples.mean(axis=1)
+    speech = _speech_seconds(mono, sample_rate)
+    errors: list[str] = []
+    warnings: list[str] = []
+
+    if channels > MAX_CHANNELS:
+        errors.append(f"{name}: has {channels} channels; use a mono or stereo recording.")
+    if sample_rate < MIN_SAMPLE_RATE:
+        errors.append(
+            f"{name}: sample rate {sample_rate} Hz is too low to clone a voice; "
+            f"record at {MIN_SAMPLE_RATE} Hz or more (22050 Hz or 44100 Hz is ideal)."
+        )
+    if duration < MIN_CLIP_SECONDS:
+        errors.append(
+            f"{name}: is {duration:.1f} s long; a clip needs at least {MIN_CLIP_SECONDS:.0f} s "
+            f"of speech (6-30 s works best)."
+        )
+    elif speech < MIN_SPEECH_SECONDS:
+        errors.append(
+            f"{name}: is silent or nearly so (only {speech:.1f} s above {SILENCE_DBFS:.0f} dBFS); "
+            "check the recording level."
+        )
+    else:
+        low, high = RECOMMENDED_CLIP_SECONDS
+        if duration < low:
+            warnings.append(
+                f"{name}: is {duration:.1f} s long; {low:.0f}-{high:.0f} s of speech clones better."
+            )
+        elif duration > high:
+            warnings.append(f"{name}: is {duration:.1f} s long; only the first {high:.0f} s is used.")
+    if channels == 2:
+        warnings.append(f"{name}: is stereo; it is mixed down to mono.")
+    if frames and np.mean(np.abs(samples) >= _FULL_SCALE) > CLIPPING_FRACTION:
+        warnings.append(f"{name}: is clipped (distorted at full scale); record a little quieter.")
+
+    return ClipReport(
+        path=path,
+        duration_s=duration,
+        sample_rate=sample_rate,
+        channels=channels,
+        speech_s=speech,
+        errors=tuple(errors),
+        warnings=tuple(warnings),
+    )
+
+
+def _speech_seconds(mono: np.ndarray, sample_rate: int) -> float:
+    """Seconds of 30 ms frames louder than the silence threshold."""
+    frame = max(1, int(sample_rate * _FRAME_SECONDS))
+    usable = (len(mono) // frame) * frame
+    if usable == 0:
+        return 0.0
+    frames = mono[:usable].reshape(-1, frame)
+    rms = np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1))
+    loud = rms > 10 ** (SILENCE_DBFS / 20)
+    return float(np.count_nonzero(loud) * frame / sample_rate)
+
+
+def load_clip(path: Path, sample_rate: int) -> np.ndarray:
+    """Decode a clip to mono float32 in [-1, 1] at `sample_rate`."""
+    samples, source_rate = soundfile.read(path, dtype="float32", always_2d=True)
+    mono = samples.mean(axis=1)
+    if source_rate != sample_rate:
+        mono = soxr.resample(mono, source_rate, sample_rate, quality="HQ")
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def to_pcm16(samples: np.ndarray) -> bytes:
+    """Float samples in [-1, 1] → 16-bit signed little-endian PCM (out-of-range values clipped)."""
+    scaled = np.clip(samples, -1.0, 1.0) * 32767.0
+    return scaled.astype("<i2").tobytes()
+
+
+class PcmChunker:
+    """Regroups PCM bytes of any size into chunks of a fixed number of samples."""
+
+    def __init__(self, samples_per_chunk: int, sample_width: int = PCM_SAMPLE_WIDTH) -> None:
+        self._chunk_bytes = samples_per_chunk * sample_width
+        self._pending = bytearray()
+
+    def push(self, pcm: bytes) -> list[bytes]:
+        """Add PCM; return every full chunk now available."""
+        self._pending += pcm
+        full = len(self._pending) - len(self._pending) % self._chunk_bytes
+        chunks = [
+            bytes(self._pending[start : start + self._chunk_bytes])
+            for start in range(0, full, self._chunk_bytes)
+        ]
+        del self._pending[:full]
+        return chunks
+
+    def flush(self) -> bytes:
+        """Return what is left (shorter than a chunk), possibly nothing."""
+        rest = bytes(self._pending)
+        self._pending.clear()
+        return rest

@@ -1,0 +1,74 @@
+"""The interface every speech engine implements.
+
+The service (`synthesis.py`) talks only to this interface; the Wyoming handler does not talk to
+engines at all. An engine yields float32 mono audio at its own sample rate; conversion to PCM
+and chunking for the wire happen once, outside the engines.
+"""
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ..voices import Voice
+
+
+class EngineUnavailableError(Exception):
+    """The engine cannot start; the message is one sentence telling the user what to do."""
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What `describe` says about the engine."""
+
+    name: str
+    """Program name shown to clients."""
+
+    description: str
+    """One line about the engine."""
+
+    attribution_name: str
+    """Who made the model."""
+
+    attribution_url: str
+    """Where the model comes from."""
+
+    version: str
+    """Version of the engine (library or model)."""
+
+
+class Engine(Protocol):
+    """A source of speech audio."""
+
+    @property
+    def info(self) -> EngineInfo:
+        """Describes the engine for clients."""
+
+    @property
+    def sample_rate(self) -> int:
+        """Rate in Hz of the audio `synthesize` yields (XTTS-v2: 24000)."""
+
+    @property
+    def languages(self) -> Sequence[str]:
+        """XTTS language codes this engine can speak."""
+
+    @property
+    def max_concurrency(self) -> int:
+        """How many segments may be synthesized at once (one local model: 1)."""
+
+    async def start(self) -> None:
+        """Load the model or open connections; raises with a clear message when it cannot."""
+
+    async def close(self) -> None:
+        """Release the model and any background threads or connections."""
+
+    def builtin_voices(self) -> Sequence[Voice]:
+        """Speakers that come with the model (no clips); may be empty."""
+
+    def synthesize(self, text: str, language: str, voice: Voice) -> AsyncIterator[np.ndarray]:
+        """Speak one segment, yielding float32 mono audio pieces as they are produced.
+
+        Raises `SpeechError` for failures the client should hear about. Closing the iterator
+        early (the client went away) stops the work promptly.
+        """

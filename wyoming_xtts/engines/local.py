@@ -1,0 +1,279 @@
+"""XTTS-v2 run locally (CUDA or CPU) through coqui-tts' public API.
+
+One model instance serves every connection. All model work runs on one dedicated thread:
+PyTorch inference is not meant to be shared between threads, and one worker keeps requests
+in the order the service hands them over.
+"""
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import torch
+from TTS.tts.configs.xtts_config import XttsConfig
+from TTS.tts.models.xtts import Xtts
+
+from ..audio import load_clip
+from ..errors import ErrorCode, SpeechError
+from ..languages import XTTS_LANGUAGES
+from ..offload import iterate_in_thread
+from ..voices import Voice
+from .base import EngineInfo, EngineUnavailableError
+from .conditioning import Conditioning, ConditioningCache, ConditioningParams
+from .model_files import SPEAKERS_FILE, check_checkpoint, ensure_release_model
+
+_LOGGER = logging.getLogger(__name__)
+
+SAMPLE_RATE = 24_000
+"""XTTS-v2 output rate (HiFi-GAN decoder)."""
+
+_CLONING_SAMPLE_RATE = 22_050  # the rate XTTS-v2's conditioning encoders expect
+
+STREAM_CHUNK_TOKENS = 20
+"""GPT tokens (46.4 ms of audio each) generated before a piece of audio is decoded and sent."""
+
+
+@dataclass(frozen=True)
+class LocalEngineConfig:
+    """What the local engine needs from the server settings."""
+
+    model_dir: Path | None
+    """Checkpoint directory; None downloads the release into the data directory."""
+
+    data_dir: Path
+    """Where the downloaded model and the conditioning cache live."""
+
+    device: str
+    """`auto`, `cpu`, `cuda` or `cuda:N`."""
+
+    default_language: str
+    """Language the built-in speakers speak."""
+
+    licence_accepted: bool
+    """The user accepted the CPML, so the release may be downloaded."""
+
+    builtin_speakers: bool
+    """Offer the checkpoint's studio speakers as voices."""
+
+
+def pick_device(requested: str) -> str:
+    """Resolve `auto` and check that a requested GPU exists."""
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise EngineUnavailableError(
+                f"--device {requested} was requested but PyTorch sees no CUDA GPU; "
+                "use --device cpu or install a CUDA build of torch."
+            )
+        index = int(requested.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise EngineUnavailableError(
+                f"--device {requested} was requested but only "
+                f"{torch.cuda.device_count()} CUDA device(s) exist."
+            )
+    return requested
+
+
+class XttsEngine:
+    """The `Engine` for a local XTTS-v2 checkpoint."""
+
+    def __init__(self, config: LocalEngineConfig) -> None:
+        self._config = config
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xtts-model")
+        self._model: Xtts | None = None
+        self._device = "cpu"
+        self._languages: tuple[str, ...] = XTTS_LANGUAGES
+        self._builtin: dict[str, Conditioning] = {}
+        self._cache: ConditioningCache | None = None
+
+    @property
+    def info(self) -> EngineInfo:
+        return EngineInfo(
+            name="xtts-v2",
+            description=f"Coqui XTTS-v2 voice cloning, running locally ({self._device})",
+            attribution_name="Coqui (CPML, non-commercial)",
+            attribution_url="https://huggingface.co/coqui/XTTS-v2",
+            version=version("coqui-tts"),
+        )
+
+    @property
+    def sample_rate(self) -> int:
+        return SAMPLE_RATE
+
+    @property
+    def languages(self) -> Sequence[str]:
+        return self._languages
+
+    @property
+    def max_concurrency(self) -> int:
+        return 1
+
+    @property
+    def conditioning_computed(self) -> int:
+        """How many times conditioning was computed rather than found in a cache."""
+        return self._cache.computed if self._cache else 0
+
+    async def start(self) -> None:
+        await asyncio.wrap_future(self._executor.submit(self._load))
+
+    async def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def builtin_voices(self) -> Sequence[Voice]:
+        if not self._config.builtin_speakers:
+            return []
+        languages = (
+            self._config.default_language,
+            *(code for code in self._languages if code != self._config.default_language),
+        )
+        return [Voice(name=name, languages=languages) for name in self._builtin]
+
+    def synthesize(self, text: str, language: str, voice: Voice) -> AsyncIterator[np.ndarray]:
+        return iterate_in_thread(self._executor, partial(self._generate, text, language, voice))
+
+    # -- on the model thread -------------------------------------------------------------
+
+    def _load(self) -> None:
+        config = self._config
+        if config.model_dir is not None:
+            directory = check_checkpoint(config.model_dir)
+        else:
+            directory = ensure_release_model(config.data_dir, config.licence_accepted)
+        self._device = pick_device(config.device)
+        _LOGGER.info("Loading XTTS-v2 from %s on %s", directory, self._device)
+
+        xtts_config = XttsConfig()
+        xtts_config.load_json(str(directory / "config.json"))
+        model = Xtts(xtts_config)
+        try:
+            model.load_checkpoint(
+                xtts_config, checkpoint_dir=str(directory), eval=True, use_deepspeed=False
+            )
+        except PermissionError as err:
+            raise EngineUnavailableError(
+                f"coqui-tts rewrites the released model.pth on its first load and {directory} "
+                "is read-only; make it writable for the first start."
+            ) from err
+        except (RuntimeError, KeyError, ValueError, OSError) as err:
+            raise EngineUnavailableError(
+                f"The checkpoint in {directory} could not be loaded ({err})."
+            ) from err
+        model.to(self._device)
+        self._model = model
+
+        self._languages = tuple(code for code in xtts_config.languages if code in XTTS_LANGUAGES)
+        if model.speaker_manager is not None:
+            self._builtin = {
+                name: Conditioning(
+                    gpt_cond_latent=tensors["gpt_cond_latent"].float().cpu().numpy(),
+                    speaker_embedding=tensors["speaker_embedding"].float().cpu().numpy(),
+                )
+                for name, tensors in model.speaker_manager.speakers.items()
+            }
+        params = ConditioningParams(
+            gpt_cond_len=int(xtts_config.gpt_cond_len),
+            gpt_cond_chunk_len=int(xtts_config.gpt_cond_chunk_len),
+            max_ref_len=int(xtts_config.max_ref_len),
+            sound_norm_refs=bool(xtts_config.sound_norm_refs),
+        )
+        self._cache = ConditioningCache(
+            directory=config.data_dir / "latents",
+            model_fingerprint=_fingerprint(directory),
+            params=params,
+            compute=partial(self._compute_conditioning, params),
+        )
+        _LOGGER.info(
+            "XTTS-v2 ready: %d languages, %d built-in speakers%s",
+            len(self._languages),
+            len(self._builtin),
+            "" if (directory / SPEAKERS_FILE).exists() else f" (no {SPEAKERS_FILE})",
+        )
+
+    def _compute_conditioning(
+        self, params: ConditioningParams, clips: Sequence[Path]
+    ) -> Conditioning:
+        model = self._require_model()
+        audios: list[torch.Tensor] = []
+        embeddings: list[torch.Tensor] = []
+        for clip in clips:
+            samples = load_clip(clip, _CLONING_SAMPLE_RATE)
+            samples = samples[: _CLONING_SAMPLE_RATE * params.max_ref_len]
+            if params.sound_norm_refs:
+                samples = samples / max(float(np.abs(samples).max()), 1e-6) * 0.75
+            audio = torch.from_numpy(samples).unsqueeze(0).to(self._device)
+            embeddings.append(model.get_speaker_embedding(audio, _CLONING_SAMPLE_RATE))
+            audios.append(audio)
+        latent = model.get_gpt_cond_latents(
+            torch.cat(audios, dim=-1),
+            _CLONING_SAMPLE_RATE,
+            length=params.gpt_cond_len,
+            chunk_length=params.gpt_cond_chunk_len,
+        )
+        embedding = torch.stack(embeddings).mean(dim=0)
+        return Conditioning(
+            gpt_cond_latent=latent.float().cpu().numpy(),
+            speaker_embedding=embedding.float().cpu().numpy(),
+        )
+
+    def _conditioning_for(self, voice: Voice) -> Conditioning:
+        if voice.is_builtin:
+            conditioning = self._builtin.get(voice.name)
+            if conditioning is None:
+                raise SpeechError(ErrorCode.VOICE_NOT_FOUND, f"No built-in speaker {voice.name!r}.")
+            return conditioning
+        assert self._cache is not None
+        try:
+            return self._cache.get(voice)
+        except (OSError, soundfile.LibsndfileError, RuntimeError, ValueError) as err:
+            raise SpeechError(
+                ErrorCode.VOICE_UNUSABLE,
+                f"Voice {voice.name!r} cannot be used: its clips could not be read ({err}).",
+            ) from err
+
+    def _generate(self, text: str, language: str, voice: Voice) -> Iterator[np.ndarray]:
+        model = self._require_model()
+        conditioning = self._conditioning_for(voice)
+        settings = voice.generation
+        latent = torch.from_numpy(conditioning.gpt_cond_latent).to(self._device)
+        embedding = torch.from_numpy(conditioning.speaker_embedding).to(self._device)
+        try:
+            for piece in model.inference_stream(
+                text,
+                language,
+                latent,
+                embedding,
+                stream_chunk_size=STREAM_CHUNK_TOKENS,
+                temperature=settings.temperature,
+                length_penalty=settings.length_penalty,
+                repetition_penalty=settings.repetition_penalty,
+                top_k=settings.top_k,
+                top_p=settings.top_p,
+                speed=settings.speed,
+                enable_text_splitting=False,
+            ):
+                yield piece.float().cpu().numpy()
+        except (RuntimeError, AssertionError, ValueError, KeyError) as err:
+            _LOGGER.exception("XTTS-v2 failed on %r", text)
+            raise SpeechError(ErrorCode.SYNTHESIS_FAILED, f"XTTS-v2 failed: {err}") from err
+
+    def _require_model(self) -> Xtts:
+        if self._model is None:
+            raise SpeechError(ErrorCode.SYNTHESIS_FAILED, "The XTTS-v2 model is not loaded.")
+        return self._model
+
+
+def _fingerprint(directory: Path) -> str:
+    """Identifies the loaded weights cheaply: config bytes plus the model file's size and time."""
+    digest = hashlib.sha256((directory / "config.json").read_bytes())
+    stat = (directory / "model.pth").stat()
+    digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()

@@ -1,0 +1,41 @@
+"""Failures that reach a Wyoming client as an `error` event.
+
+Every failure a client can cause or observe is a `SpeechError` with a stable code from
+`ErrorCode`: the text is for people and may change, the code is for programs and does not.
+"""
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Stable machine-readable codes sent in the `code` field of `error` events."""
+
+    VOICE_NOT_FOUND = "voice-not-found"
+    """The requested voice is neither a voice profile nor a built-in speaker."""
+
+    VOICE_UNUSABLE = "voice-unusable"
+    """The voice profile exists but its settings or clips cannot be used."""
+
+    EMPTY_TEXT = "empty-text"
+    """The request holds no speakable text."""
+
+    TEXT_TOO_LONG = "text-too-long"
+    """The request's text is longer than the server's documented limit."""
+
+    LANGUAGE_UNSUPPORTED = "language-unsupported"
+    """The language the voice would speak is not one the engine can speak."""
+
+    BAD_REQUEST = "bad-request"
+    """An event that does not fit the protocol: wrong fields, or out of order."""
+
+    SYNTHESIS_FAILED = "synthesis-failed"
+    """The engine failed while producing audio."""
+
+
+class SpeechError(Exception):
+    """A failure to report to the client, with a readable message and a stable code."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message

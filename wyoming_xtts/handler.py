@@ -1,0 +1,245 @@
+"""Wyoming protocol handling: one handler per connection, events in, events out.
+
+The handler is a small state machine over the TTS events. It never synthesizes itself: each
+request becomes a `_Response` whose text is fed to the synthesis service by a per-connection
+worker task, so the connection keeps being read while audio is produced (a client that hangs
+up is noticed at once and its synthesis cancelled).
+
+Every response is closed the same way, whatever happens: at most one `audio-start`, the
+chunks, one `audio-stop` if audio started, an `error` if something failed, and for a stream
+`synthesize-stopped` once the client's `synthesize-stop` has arrived.
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Any
+
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.error import Error
+from wyoming.event import Event
+from wyoming.info import Describe
+from wyoming.ping import Ping, Pong
+from wyoming.server import AsyncEventHandler
+from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
+
+from .audio import PCM_SAMPLE_WIDTH
+from .errors import ErrorCode, SpeechError
+from .info import build_info
+from .synthesis import SynthesisService
+
+_LOGGER = logging.getLogger(__name__)
+
+_TEXT = "text"
+_VOICE = "voice"
+_VOICE_NAME = "name"
+_END_OF_TEXT = None
+
+
+class _Response:
+    """The text of one request on its way to the synthesis service."""
+
+    def __init__(self, voice_name: str | None, streaming: bool, max_chars: int) -> None:
+        self.voice_name = voice_name
+        self.streaming = streaming
+        self.client_stopped = asyncio.Event()
+        """Set when the client has sent everything (immediately for a plain request)."""
+        self._max_chars = max_chars
+        self._chars = 0
+        self._pieces: asyncio.Queue[str | SpeechError | None] = asyncio.Queue()
+        self._closed = False
+        self.failure: SpeechError | None = None
+        """Set when the request itself is malformed: answered with this error, no audio."""
+
+    def add_text(self, text: str) -> None:
+        """Queue a piece of text; past the length limit, queue the error instead."""
+        if self._closed:
+            return
+        self._chars += len(text)
+        if self._chars > self._max_chars:
+            self.fail(
+                SpeechError(
+                    ErrorCode.TEXT_TOO_LONG,
+                    f"The text is longer than this server's limit of {self._max_chars} "
+                    "characters (--max-text-chars).",
+                )
+            )
+        else:
+            self._pieces.put_nowait(text)
+
+    def fail(self, error: SpeechError) -> None:
+        """End the text with an error: synthesis stops there and the client hears why."""
+        if not self._closed:
+            self._pieces.put_nowait(error)
+            self._closed = True
+
+    def end_text(self) -> None:
+        """No more text will come."""
+        if not self._closed:
+            self._pieces.put_nowait(_END_OF_TEXT)
+            self._closed = True
+
+    def abandon(self) -> None:
+        """Synthesis gave up on this response: drop whatever text still arrives."""
+        self._closed = True
+
+    async def text(self) -> AsyncIterator[str]:
+        """The pieces of text as they arrive."""
+        while (piece := await self._pieces.get()) is not _END_OF_TEXT:
+            if isinstance(piece, SpeechError):
+                raise piece
+            yield piece
+
+
+class WyomingTtsHandler(AsyncEventHandler):
+    """Answers one client connection."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        service: SynthesisService,
+        max_text_chars: int,
+    ) -> None:
+        super().__init__(reader, writer)
+        self._service = service
+        self._max_text_chars = max_text_chars
+        self._queue: asyncio.Queue[_Response] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._stream: _Response | None = None
+
+    async def handle_event(self, event: Event) -> bool:
+        if Describe.is_type(event.type):
+            await self._describe()
+        elif Ping.is_type(event.type):
+            await self.write_event(Pong(text=Ping.from_event(event).text).event())
+        elif Synthesize.is_type(event.type):
+            # Inside a stream Home Assistant also sends the whole text as a plain
+            # `synthesize` for older servers: speaking it would say everything twice.
+            if self._stream is None:
+                await self._start_response(event.data, streaming=False)
+        elif SynthesizeStart.is_type(event.type):
+            await self._start_stream(event.data)
+        elif SynthesizeChunk.is_type(event.type):
+            await self._add_chunk(event.data)
+        elif SynthesizeStop.is_type(event.type):
+            await self._stop_stream()
+        else:
+            _LOGGER.debug("Ignoring unknown event %s", event.type)
+        return True
+
+    async def disconnect(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+
+    # -- events ---------------------------------------------------------------------------
+
+    async def _describe(self) -> None:
+        voices = await self._service.list_voices()
+        await self.write_event(build_info(self._service.engine.info, voices).event())
+
+    async def _start_stream(self, data: dict[str, Any]) -> None:
+        if self._stream is not None:
+            await self._reject("synthesize-start arrived while a stream is still open; "
+                               "send synthesize-stop first.")
+            return
+        self._stream = await self._start_response(data, streaming=True)
+
+    async def _add_chunk(self, data: dict[str, Any]) -> None:
+        if self._stream is None:
+            await self._reject("synthesize-chunk arrived without synthesize-start.")
+            return
+        text = data.get(_TEXT)
+        if isinstance(text, str):
+            self._stream.add_text(text)
+        else:
+            self._stream.fail(_bad_request("synthesize-chunk needs a 'text' string."))
+
+    async def _stop_stream(self) -> None:
+        if self._stream is None:
+            await self._reject("synthesize-stop arrived without synthesize-start.")
+            return
+        stream, self._stream = self._stream, None
+        stream.end_text()
+        stream.client_stopped.set()
+
+    async def _start_response(self, data: dict[str, Any], streaming: bool) -> _Response:
+        voice = data.get(_VOICE) or {}
+        voice_name = voice.get(_VOICE_NAME) if isinstance(voice, dict) else None
+        text = "" if streaming else data.get(_TEXT)
+        response = _Response(voice_name, streaming, self._max_text_chars)
+        if not isinstance(voice, dict) or not isinstance(voice_name, (str, type(None))):
+            response.failure = _bad_request("'voice' must be an object with a 'name' string.")
+        elif not isinstance(text, str):
+            response.failure = _bad_request("synthesize needs a 'text' string.")
+        elif not streaming:
+            response.add_text(text)
+        if not streaming:
+            response.end_text()
+            response.client_stopped.set()
+        self._queue.put_nowait(response)
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._work(), name="wyoming-xtts response worker")
+        return response
+
+    async def _reject(self, text: str) -> None:
+        """Answer an event that belongs to no response."""
+        error = _bad_request(text)
+        _LOGGER.debug("Bad request: %s", error.message)
+        await self.write_event(Error(text=error.message, code=error.code).event())
+
+    # -- responses ------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        try:
+            while True:
+                await self._respond(await self._queue.get())
+        except (ConnectionError, asyncio.CancelledError):
+            _LOGGER.debug("Client gone; stopping its synthesis")
+
+    async def _respond(self, response: _Response) -> None:
+        audio_started = False
+        try:
+            if response.failure is not None:
+                raise response.failure
+            voice = await self._service.resolve_voice(response.voice_name)
+            async with aclosing(self._service.speak(response.text(), voice)) as chunks:
+                async for pcm in chunks:
+                    if not audio_started:
+                        await self.write_event(self._audio_start().event())
+                        audio_started = True
+                    await self.write_event(self._audio_chunk(pcm).event())
+        except SpeechError as err:
+            response.abandon()
+            _LOGGER.info("Request failed (%s): %s", err.code, err.message)
+            await self.write_event(Error(text=err.message, code=err.code).event())
+        except (ConnectionError, asyncio.CancelledError):
+            raise
+        except Exception:  # noqa: BLE001 - the client must hear about it; details go to the log
+            response.abandon()
+            _LOGGER.exception("Unexpected failure while speaking")
+            await self.write_event(
+                Error(
+                    text="The server failed while speaking; see its log for details.",
+                    code=ErrorCode.SYNTHESIS_FAILED,
+                ).event()
+            )
+        if audio_started:
+            await self.write_event(AudioStop().event())
+        if response.streaming:
+            await response.client_stopped.wait()
+            await self.write_event(SynthesizeStopped().event())
+
+    def _audio_start(self) -> AudioStart:
+        return AudioStart(rate=self._service.sample_rate, width=PCM_SAMPLE_WIDTH, channels=1)
+
+    def _audio_chunk(self, pcm: bytes) -> AudioChunk:
+        return AudioChunk(
+            rate=self._service.sample_rate, width=PCM_SAMPLE_WIDTH, channels=1, audio=pcm
+        )
+
+
+def _bad_request(text: str) -> SpeechError:
+    return SpeechError(ErrorCode.BAD_REQUEST, text)

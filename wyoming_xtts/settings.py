@@ -1,0 +1,197 @@
+"""Server settings: one typed object built from the command line and the environment.
+
+Every option can also be set with an environment variable named `WYOMING_XTTS_<OPTION>`
+(`--voices-dir` → `WYOMING_XTTS_VOICES_DIR`); the command line wins over the environment.
+"""
+
+import argparse
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import __version__
+from .languages import XTTS_LANGUAGES, normalize_language
+
+ENV_PREFIX = "WYOMING_XTTS_"
+"""Prefix of the environment variables that set options."""
+
+DEFAULT_URI = "tcp://0.0.0.0:10200"
+DEFAULT_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+_URI = re.compile(r"^(tcp://[^:/]*:\d+|unix://.+|stdio://)$")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server is configured with."""
+
+    uri: str = DEFAULT_URI
+    """Where to listen: `tcp://HOST:PORT`, `unix://PATH` or `stdio://`."""
+
+    voices_dir: Path = Path("voices")
+    """Directory of voice profiles (one sub-directory per voice); only ever read."""
+
+    data_dir: Path = Path("data")
+    """Writable directory for the downloaded model and the conditioning cache."""
+
+    model_dir: Path | None = None
+    """An XTTS-v2 checkpoint directory; None downloads the release into the data dir."""
+
+    device: str = "auto"
+    """`auto` (CUDA when available), `cpu`, `cuda` or `cuda:N`."""
+
+    default_voice: str | None = None
+    """Voice used when a request names none; None picks the first profile by name."""
+
+    default_language: str = "en"
+    """Language of voices that do not name one (built-in speakers, profiles without one)."""
+
+    builtin_speakers: bool = True
+    """Offer the checkpoint's studio speakers (speakers_xtts.pth) as voices too."""
+
+    samples_per_chunk: int = 1024
+    """Audio samples per `audio-chunk` event."""
+
+    max_text_chars: int = 5000
+    """Longest text one response accepts, in characters (about five minutes of speech)."""
+
+    agree_cpml: bool = False
+    """The user accepts the CPML licence of the XTTS-v2 weights (allows the download)."""
+
+    debug: bool = False
+    """Log at DEBUG level."""
+
+    log_format: str = DEFAULT_LOG_FORMAT
+    """`logging` format string."""
+
+    @property
+    def log_level(self) -> int:
+        """The logging level these settings ask for."""
+        return logging.DEBUG if self.debug else logging.INFO
+
+
+class SettingsError(ValueError):
+    """An option value that cannot work; the message says which and why."""
+
+
+def parse_settings(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build settings from arguments (default: sys.argv) and environment (default: os.environ)."""
+    env = os.environ if environ is None else environ
+    parser = _parser(env)
+    args = parser.parse_args(argv)
+    try:
+        return _validated(args)
+    except SettingsError as err:
+        parser.error(str(err))
+        raise  # parser.error exits; this keeps type checkers informed
+
+
+def _env(env: Mapping[str, str], name: str) -> str | None:
+    return env.get(ENV_PREFIX + name.upper().replace("-", "_"))
+
+
+def _env_flag(env: Mapping[str, str], name: str) -> bool:
+    raw = _env(env, name)
+    if raw is None:
+        return False
+    value = raw.strip().lower()
+    if value not in _TRUE | _FALSE:
+        raise SystemExit(f"{ENV_PREFIX}{name.upper().replace('-', '_')}={raw!r} is not a boolean")
+    return value in _TRUE
+
+
+def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    defaults = Settings()
+    parser = argparse.ArgumentParser(
+        prog="wyoming-xtts",
+        description="Wyoming text-to-speech server for Coqui XTTS-v2 voice cloning. Every option "
+        f"can also be set as an environment variable {ENV_PREFIX}<OPTION>.",
+    )
+
+    def option(name: str, default: object, help_text: str, **kwargs: object) -> None:
+        from_env = _env(env, name)
+        parser.add_argument(
+            f"--{name}",
+            default=from_env if from_env is not None else default,
+            help=f"{help_text} (default: %(default)s)",
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    option("uri", defaults.uri, "where to listen: tcp://HOST:PORT, unix://PATH or stdio://")
+    option("voices-dir", defaults.voices_dir, "directory of voice profiles")
+    option("data-dir", defaults.data_dir, "writable directory for the model and caches")
+    option("model-dir", None, "XTTS-v2 checkpoint directory (else the release is downloaded)")
+    option("device", defaults.device, "auto, cpu, cuda or cuda:N")
+    option("default-voice", None, "voice for requests that name none (else the first profile)")
+    option(
+        "default-language",
+        defaults.default_language,
+        "language of voices that name none, e.g. the built-in speakers",
+    )
+    option("samples-per-chunk", defaults.samples_per_chunk, "samples per audio chunk")
+    option("max-text-chars", defaults.max_text_chars, "longest text of one response")
+    option("log-format", defaults.log_format, "Python logging format")
+    parser.add_argument(
+        "--no-builtin-speakers",
+        action="store_true",
+        default=_env_flag(env, "no-builtin-speakers"),
+        help="do not offer the model's built-in studio speakers as voices",
+    )
+    parser.add_argument(
+        "--agree-cpml",
+        action="store_true",
+        default=_env_flag(env, "agree-cpml") or env.get("COQUI_TOS_AGREED") == "1",
+        help="accept the non-commercial CPML licence of the XTTS-v2 weights so they can be "
+        "downloaded (also COQUI_TOS_AGREED=1)",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", default=_env_flag(env, "debug"), help="log debug messages"
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    return parser
+
+
+def _positive_int(name: str, raw: object, low: int, high: int) -> int:
+    try:
+        value = int(str(raw))
+    except ValueError:
+        raise SettingsError(f"--{name} must be a whole number, not {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"--{name} must be between {low} and {high}, not {value}")
+    return value
+
+
+def _validated(args: argparse.Namespace) -> Settings:
+    if not _URI.match(args.uri):
+        raise SettingsError(f"--uri {args.uri!r} must look like tcp://0.0.0.0:10200, unix://PATH or stdio://")
+    if not _DEVICE.match(args.device):
+        raise SettingsError(f"--device {args.device!r} must be auto, cpu, cuda or cuda:N")
+    language = normalize_language(args.default_language)
+    if language is None:
+        raise SettingsError(
+            f"--default-language {args.default_language!r} is not one XTTS-v2 speaks "
+            f"({', '.join(XTTS_LANGUAGES)})"
+        )
+    return Settings(
+        uri=args.uri,
+        voices_dir=Path(args.voices_dir).expanduser(),
+        data_dir=Path(args.data_dir).expanduser(),
+        model_dir=Path(args.model_dir).expanduser() if args.model_dir else None,
+        device=args.device,
+        default_voice=args.default_voice or None,
+        default_language=language,
+        builtin_speakers=not args.no_builtin_speakers,
+        samples_per_chunk=_positive_int("samples-per-chunk", args.samples_per_chunk, 64, 65536),
+        max_text_chars=_positive_int("max-text-chars", args.max_text_chars, 1, 1_000_000),
+        agree_cpml=args.agree_cpml,
+        debug=args.debug,
+        log_format=args.log_format,
+    )

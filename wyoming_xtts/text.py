@@ -1,0 +1,120 @@
+"""Text arriving in arbitrary pieces → segments XTTS-v2 speaks well.
+
+Sentence boundaries come from pysbd (rule-based, per language, handles "Dr.", "3.5", "e.g.",
+ellipses and quotes). A sentence counts as complete only once text of the next one has
+arrived, so a boundary is never guessed from a prefix ("It costs 3." + "5 euros"). Segments are
+kept within the per-language character limit (split at clause punctuation, else between
+words) and fragments too short to speak well are merged with the next sentence, because XTTS
+tends to babble on very short input.
+"""
+
+import re
+
+import pysbd
+from pysbd.languages import LANGUAGE_CODES
+
+from .languages import XTTS_CHAR_LIMITS
+
+MIN_SEGMENT_SHARE = 0.08
+"""A segment shorter than this share of the language's limit (20 characters for English,
+7 for Chinese) is merged with its neighbour."""
+
+_CLAUSE_BREAK = re.compile(r"[,;:\u2013\u2014\uff0c\u3001\uff1b\uff1a](?=\s|$)|[\uff0c\u3001\uff1b\uff1a]")
+_WHITESPACE = re.compile(r"\s+")
+_FALLBACK_SEGMENTER_LANGUAGE = "en"
+
+
+def segment_limits(language: str) -> tuple[int, int]:
+    """(shortest, longest) segment in characters for an XTTS language code."""
+    longest = XTTS_CHAR_LIMITS.get(language, XTTS_CHAR_LIMITS["en"])
+    return max(4, round(longest * MIN_SEGMENT_SHARE)), longest
+
+
+def is_speakable(text: str) -> bool:
+    """True when the text holds at least one letter or digit."""
+    return any(character.isalnum() for character in text)
+
+
+class SentenceStream:
+    """Incremental segmenter for one response: push text pieces, take finished segments."""
+
+    def __init__(self, language: str) -> None:
+        code = language.split("-")[0]
+        self._segmenter = pysbd.Segmenter(
+            language=code if code in LANGUAGE_CODES else _FALLBACK_SEGMENTER_LANGUAGE,
+            clean=False,
+            char_span=True,
+        )
+        self._min_chars, self._max_chars = segment_limits(language)
+        self._buffer = ""
+        self._held: str | None = None
+
+    def push(self, text: str) -> list[str]:
+        """Add a piece of text; return the segments that are now complete."""
+        self._buffer += text
+        spans = self._segmenter.segment(self._buffer)
+        if len(spans) < 2:
+            return []
+        complete = [span.sent for span in spans[:-1]]
+        self._buffer = self._buffer[spans[-1].start :]
+        return [segment for sentence in complete for segment in self._accept(sentence)]
+
+    def finish(self) -> list[str]:
+        """The text is complete: return every remaining segment."""
+        rest, self._buffer = self._buffer, ""
+        segments = self._accept(rest)
+        if self._held is not None:
+            segments.append(self._held)
+            self._held = None
+        return segments
+
+    def _accept(self, sentence: str) -> list[str]:
+        sentence = _WHITESPACE.sub(" ", sentence).strip()
+        if not is_speakable(sentence):
+            return []
+        ready: list[str] = []
+        for piece in split_long(sentence, self._max_chars):
+            if self._held is not None:
+                merged = _join(self._held, piece)
+                if len(merged) <= self._max_chars:
+                    piece = merged
+                else:
+                    ready.append(self._held)
+                self._held = None
+            if len(piece) < self._min_chars:
+                self._held = piece
+            else:
+                ready.append(piece)
+        return ready
+
+
+def _join(first: str, second: str) -> str:
+    # Chinese and Japanese put no space between sentences.
+    separator = "" if _is_cjk(first[-1]) or _is_cjk(second[0]) else " "
+    return f"{first}{separator}{second}"
+
+
+def _is_cjk(character: str) -> bool:
+    return "\u2e80" <= character <= "\u9fff" or "\uff00" <= character <= "\uffef"
+
+
+def split_long(sentence: str, max_chars: int) -> list[str]:
+    """Split a sentence longer than `max_chars` at clause punctuation, else between words."""
+    pieces: list[str] = []
+    rest = sentence
+    while len(rest) > max_chars:
+        window = rest[: max_chars + 1]
+        floor = max_chars // 3
+        cut = 0
+        clause_ends = [match.end() for match in _CLAUSE_BREAK.finditer(window)]
+        clause_ends = [end for end in clause_ends if floor <= end <= max_chars]
+        if clause_ends:
+            cut = clause_ends[-1]
+        else:
+            space = window.rfind(" ")
+            cut = space if space >= floor else max_chars
+        pieces.append(rest[:cut].strip())
+        rest = rest[cut:].strip()
+    if rest:
+        pieces.append(rest)
+    return pieces

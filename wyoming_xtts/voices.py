@@ -1,0 +1,297 @@
+"""Voice profiles: a directory of reference clips and a small TOML file per household voice.
+
+```
+voices/
+  alice/
+    voice.toml      description, language(s), generation settings (all optional)
+    kitchen.wav     one or more clips of 6-30 s of speech; all of them are used
+```
+
+The library only ever reads the voices directory. It is rescanned on every request for the
+voice list, so a profile added while the server runs shows up without a restart; each clip is
+decoded and checked once and then remembered until its size or modification time changes.
+"""
+
+import logging
+import math
+import re
+import threading
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .audio import CLIP_SUFFIXES, ClipReport, inspect_clip
+from .languages import XTTS_LANGUAGES, normalize_language
+
+_LOGGER = logging.getLogger(__name__)
+
+PROFILE_FILE = "voice.toml"
+"""Name of the settings file inside a profile directory."""
+
+# A voice name is a directory name: letters, digits, space, dot, dash and underscore, not
+# starting with a dot (hidden directories such as caches are not profiles) and never `..`.
+_VALID_NAME = re.compile(r"^[^\W][\w .-]{0,63}$")
+
+_TOP_LEVEL_KEYS = frozenset({"description", "language", "languages", "synthesis"})
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Sampling settings for XTTS-v2, pinned to the values of the released model's config.
+
+    coqui-tts' `inference()` defaults differ from the release (repetition_penalty 10 vs 5);
+    the server always passes these explicitly so output never depends on library defaults.
+    """
+
+    temperature: float = 0.75
+    """Randomness of the GPT sampling; lower is steadier and flatter."""
+
+    top_k: int = 50
+    """Sample only among the k most likely audio tokens."""
+
+    top_p: float = 0.85
+    """Nucleus sampling: sample among the tokens covering this probability mass."""
+
+    repetition_penalty: float = 5.0
+    """Discourages repeated audio tokens (long silences, stuttering)."""
+
+    length_penalty: float = 1.0
+    """Passed to generation; only matters for beam search."""
+
+    speed: float = 1.0
+    """Speaking rate: 1.0 is the voice's own pace, 1.2 is 20 % faster."""
+
+
+# Allowed range (inclusive) and type of each generation setting.
+_GENERATION_LIMITS: dict[str, tuple[type, float, float]] = {
+    "temperature": (float, 0.01, 2.0),
+    "top_k": (int, 1, 1026),
+    "top_p": (float, 0.01, 1.0),
+    "repetition_penalty": (float, 1.0, 50.0),
+    "length_penalty": (float, -10.0, 10.0),
+    "speed": (float, 0.5, 2.0),
+}
+
+
+@dataclass(frozen=True)
+class Voice:
+    """A voice a request can be spoken in: a profile's clips, or an engine's built-in speaker."""
+
+    name: str
+    """Name clients ask for."""
+
+    languages: tuple[str, ...]
+    """XTTS language codes the voice speaks; the first is used for synthesis."""
+
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    """Sampling settings for this voice."""
+
+    clips: tuple[Path, ...] = ()
+    """Reference clips to clone; empty for a built-in speaker of the engine."""
+
+    @property
+    def is_builtin(self) -> bool:
+        """True for a speaker that ships with the model rather than a profile on disk."""
+        return not self.clips
+
+
+@dataclass(frozen=True)
+class VoiceProfile:
+    """One directory under the voices directory, read and checked."""
+
+    voice: Voice
+    """What synthesis needs: name, languages, settings and clips."""
+
+    directory: Path
+    """The profile's directory."""
+
+    description: str
+    """Label shown in Home Assistant."""
+
+    errors: tuple[str, ...] = ()
+    """Problems that make the profile unusable, each a readable sentence."""
+
+    warnings: tuple[str, ...] = ()
+    """Problems that lower quality but leave the profile usable."""
+
+    @property
+    def name(self) -> str:
+        """The voice name: the directory's name."""
+        return self.voice.name
+
+    @property
+    def usable(self) -> bool:
+        """True when the profile can be spoken."""
+        return not self.errors
+
+
+class VoiceLibrary:
+    """Reads voice profiles from a directory, caching clip checks between scans."""
+
+    def __init__(self, voices_dir: Path, default_language: str) -> None:
+        self.voices_dir = voices_dir
+        self._default_language = default_language
+        self._clip_reports: dict[Path, tuple[tuple[int, int], ClipReport]] = {}
+        self._warned: set[str] = set()
+        self._lock = threading.Lock()
+
+    def scan(self) -> list[VoiceProfile]:
+        """Read every profile directory, sorted by name; broken ones carry their errors."""
+        if not self.voices_dir.is_dir():
+            self._warn_once(f"Voices directory {self.voices_dir} does not exist")
+            return []
+        profiles = [
+            self._read_profile(entry)
+            for entry in sorted(self.voices_dir.iterdir())
+            if entry.is_dir() and _VALID_NAME.match(entry.name)
+        ]
+        for profile in profiles:
+            for problem in (*profile.errors, *profile.warnings):
+                level = "skipped" if profile.errors else "usable"
+                self._warn_once(f"Voice profile {profile.directory} ({level}): {problem}")
+        return profiles
+
+    def find(self, name: str) -> VoiceProfile | None:
+        """Read one profile by voice name, or None when there is no such profile."""
+        if not is_valid_voice_name(name):
+            return None
+        directory = self.voices_dir / name
+        if directory.parent != self.voices_dir or not directory.is_dir():
+            return None
+        return self._read_profile(directory)
+
+    def _warn_once(self, message: str) -> None:
+        # Profiles are rescanned on every describe; repeating the same warning every 30 s
+        # (Home Assistant's re-describe interval) would drown the log.
+        with self._lock:
+            if message in self._warned:
+                return
+            self._warned.add(message)
+        _LOGGER.warning(message)
+
+    def _read_profile(self, directory: Path) -> VoiceProfile:
+        errors: list[str] = []
+        warnings: list[str] = []
+        settings = _read_settings(directory / PROFILE_FILE, errors)
+        description = settings.get("description", directory.name)
+        if not isinstance(description, str) or not description.strip():
+            errors.append(f"{PROFILE_FILE}: description must be a non-empty string.")
+            description = directory.name
+
+        languages = _read_languages(settings, self._default_language, errors)
+        generation = _read_generation(settings.get("synthesis", {}), errors)
+
+        clips = tuple(
+            sorted(
+                path
+                for path in directory.iterdir()
+                if path.suffix.lower() in CLIP_SUFFIXES and path.is_file()
+            )
+        )
+        if not clips:
+            errors.append(
+                f"no reference clips: add one or more {', '.join(CLIP_SUFFIXES)} recordings "
+                "of 6-30 s of speech."
+            )
+        for clip in clips:
+            report = self._clip_report(clip)
+            errors.extend(report.errors)
+            warnings.extend(report.warnings)
+
+        voice = Voice(
+            name=directory.name, languages=languages, generation=generation, clips=clips
+        )
+        return VoiceProfile(
+            voice=voice,
+            directory=directory,
+            description=description.strip(),
+            errors=tuple(errors),
+            warnings=tuple(warnings),
+        )
+
+    def _clip_report(self, clip: Path) -> ClipReport:
+        try:
+            stat = clip.stat()
+        except OSError as err:
+            return ClipReport(clip, errors=(f"{clip.name}: cannot be read ({err.strerror}).",))
+        signature = (stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            cached = self._clip_reports.get(clip)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        report = inspect_clip(clip)
+        with self._lock:
+            self._clip_reports[clip] = (signature, report)
+        return report
+
+
+def is_valid_voice_name(name: str) -> bool:
+    """True when `name` could be a profile directory: no path separators, no `..`."""
+    return bool(_VALID_NAME.match(name)) and ".." not in name
+
+
+def _read_settings(path: Path, errors: list[str]) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        settings = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        errors.append(f"{PROFILE_FILE}: is not valid TOML ({err}).")
+        return {}
+    except OSError as err:
+        errors.append(f"{PROFILE_FILE}: cannot be read ({err.strerror}).")
+        return {}
+    unknown = sorted(set(settings) - _TOP_LEVEL_KEYS)
+    if unknown:
+        errors.append(
+            f"{PROFILE_FILE}: unknown setting(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(_TOP_LEVEL_KEYS))}."
+        )
+    return settings
+
+
+def _read_languages(settings: dict[str, Any], default: str, errors: list[str]) -> tuple[str, ...]:
+    if "language" in settings and "languages" in settings:
+        errors.append(f"{PROFILE_FILE}: set either language or languages, not both.")
+    raw = settings.get("languages", settings.get("language", default))
+    tags = [raw] if isinstance(raw, str) else raw
+    if not isinstance(tags, list) or not tags or not all(isinstance(t, str) for t in tags):
+        errors.append(f"{PROFILE_FILE}: languages must be a language code or a list of them.")
+        return (default,)
+    codes: list[str] = []
+    for tag in tags:
+        code = normalize_language(tag)
+        if code is None:
+            errors.append(
+                f"{PROFILE_FILE}: XTTS-v2 cannot speak language {tag!r}; "
+                f"it speaks {', '.join(XTTS_LANGUAGES)}."
+            )
+        elif code not in codes:
+            codes.append(code)
+    return tuple(codes) or (default,)
+
+
+def _read_generation(table: Any, errors: list[str]) -> GenerationSettings:
+    if not isinstance(table, dict):
+        errors.append(f"{PROFILE_FILE}: [synthesis] must be a table of settings.")
+        return GenerationSettings()
+    known = {f.name for f in fields(GenerationSettings)}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        errors.append(
+            f"{PROFILE_FILE}: unknown [synthesis] setting(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(known))}."
+        )
+    values: dict[str, Any] = {}
+    for name in known & set(table):
+        kind, low, high = _GENERATION_LIMITS[name]
+        value = table[name]
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not numeric or (kind is int and not isinstance(value, int)) or not math.isfinite(value):
+            errors.append(f"{PROFILE_FILE}: [synthesis] {name} must be a{'n integer' if kind is int else ' number'}.")
+        elif not low <= value <= high:
+            errors.append(f"{PROFILE_FILE}: [synthesis] {name} = {value} is outside {low}-{high}.")
+        else:
+            values[name] = kind(value)
+    return GenerationSettings(**values)
