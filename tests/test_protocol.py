@@ -292,3 +292,21 @@ async def test_stream_events_out_of_order_get_bad_request_and_the_connection_sur
 
     assert first[0].data["code"] == second[0].data["code"] == "bad-request"
     assert event_types(spoken) == ["audio-start", "audio-chunk", "audio-stop"]
+
+
+async def test_error_after_audio_started_still_closes_the_audio_and_the_stream(
+    live_server: LiveServer,
+) -> None:
+    async with live_server.client() as client:
+        await client.write_event(SynthesizeStart(voice=ALICE).event())
+        await client.write_event(SynthesizeChunk(text="The first sentence is spoken in full. The sec").event())
+        first = await read_until(client, "audio-start")
+        await client.write_event(SynthesizeChunk(text="ond " + "overflows the limit " * 120).event())
+        await client.write_event(SynthesizeStop().event())
+        rest = await read_until(client, "synthesize-stopped")
+        await assert_connection_still_works(client)
+
+    assert [event.type for event in first] == ["audio-start"]
+    assert event_types(rest) == ["audio-chunk", "error", "audio-stop", "synthesize-stopped"]
+    assert rest[-3].data["code"] == "text-too-long"
+    assert live_server.engine.finished == ["The first sentence is spoken in full."]

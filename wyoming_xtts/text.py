@@ -1,7 +1,7 @@
 """Text arriving in arbitrary pieces → segments XTTS-v2 speaks well.
 
 Sentence boundaries come from pysbd (rule-based, per language, handles "Dr.", "3.5", "e.g.",
-ellipses and quotes). A sentence counts as complete only once text of the next one has
+ellipses and quotes). A sentence counts as complete only once a word of the next one has
 arrived, so a boundary is never guessed from a prefix ("It costs 3." + "5 euros"). Segments are
 kept within the per-language character limit (split at clause punctuation, else between
 words) and fragments too short to speak well are merged with the next sentence, because XTTS
@@ -53,7 +53,9 @@ class SentenceStream:
         """Add a piece of text; return the segments that are now complete."""
         self._buffer += text
         spans = self._segmenter.segment(self._buffer)
-        if len(spans) < 2:
+        # The last sentence is complete only once the next has begun with a letter or digit:
+        # a trailing "." may be the rest of an ellipsis still arriving.
+        if len(spans) < 2 or not is_speakable(spans[-1].sent):
             return []
         complete = [span.sent for span in spans[:-1]]
         self._buffer = self._buffer[spans[-1].start :]

@@ -1,0 +1,185 @@
+"""The local XTTS-v2 engine on a random-initialised checkpoint: loading, audio, latents cache."""
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wyoming_xtts.engines.base import EngineUnavailableError
+from wyoming_xtts.engines.local import LocalEngineConfig, XttsEngine
+from wyoming_xtts.voices import VoiceLibrary
+
+from .clips import write_clip, write_profile
+from .conftest import BUILTIN_SPEAKERS
+
+
+def make_engine(checkpoint: Path, data_dir: Path, builtin: bool = True) -> XttsEngine:
+    return XttsEngine(
+        LocalEngineConfig(
+            model_dir=checkpoint,
+            data_dir=data_dir,
+            device="auto",
+            default_language="en",
+            licence_accepted=False,
+            builtin_speakers=builtin,
+        )
+    )
+
+
+async def speak(engine: XttsEngine, voice, text: str = "A short test sentence for the cache.") -> np.ndarray:
+    pieces = [piece async for piece in engine.synthesize(text, "en", voice)]
+    return np.concatenate(pieces)
+
+
+def profile_voice(voices_dir: Path, name: str = "alice"):
+    return VoiceLibrary(voices_dir, "en").find(name).voice
+
+
+@pytest.fixture
+def voices_dir(tmp_path: Path) -> Path:
+    write_profile(tmp_path / "voices", "alice", clips=2)
+    return tmp_path / "voices"
+
+
+async def test_engine_streams_float_audio_at_24khz_in_several_pieces(checkpoint_dir: Path, tmp_path: Path, voices_dir: Path) -> None:
+    engine = make_engine(checkpoint_dir, tmp_path / "data")
+    await engine.start()
+    try:
+        pieces = [p async for p in engine.synthesize("Hello there, this is a test.", "en", profile_voice(voices_dir))]
+    finally:
+        await engine.close()
+
+    assert engine.sample_rate == 24000
+    assert len(pieces) >= 2  # streamed: a piece per 20 GPT tokens, then the rest
+    assert all(piece.dtype == np.float32 and piece.ndim == 1 for piece in pieces)
+    # 21 tokens of 1024 samples at 22.05 kHz, decoded at 24 kHz (bounded by the checkpoint).
+    assert sum(piece.size for piece in pieces) == pytest.approx(21 * 1024 * 24000 / 22050, rel=0.05)
+
+
+async def test_builtin_speakers_come_from_speakers_file_and_speak_every_language(checkpoint_dir: Path, tmp_path: Path) -> None:
+    engine = make_engine(checkpoint_dir, tmp_path / "data")
+    await engine.start()
+    try:
+        voices = engine.builtin_voices()
+        audio = await speak(engine, voices[0])
+    finally:
+        await engine.close()
+
+    assert [voice.name for voice in voices] == list(BUILTIN_SPEAKERS)
+    assert voices[0].languages[0] == "en" and len(voices[0].languages) == 17
+    assert audio.size > 0
+
+
+async def test_checkpoint_without_speakers_file_offers_no_builtin_speakers(checkpoint_dir: Path, tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(checkpoint_dir, tmp_path / "no-speakers"))
+    (copy / "speakers_xtts.pth").unlink()
+    engine = make_engine(copy, tmp_path / "data")
+    await engine.start()
+    await engine.close()
+
+    assert engine.builtin_voices() == []
+
+
+async def test_checkpoint_missing_a_file_fails_with_a_message_naming_it(checkpoint_dir: Path, tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(checkpoint_dir, tmp_path / "partial"))
+    (copy / "vocab.json").unlink()
+    engine = make_engine(copy, tmp_path / "data")
+
+    with pytest.raises(EngineUnavailableError, match="lacks vocab.json"):
+        await engine.start()
+    await engine.close()
+
+
+async def test_conditioning_is_computed_once_then_served_from_memory_and_disk(
+    checkpoint_dir: Path, tmp_path: Path, voices_dir: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    first = make_engine(checkpoint_dir, data_dir)
+    await first.start()
+    await speak(first, profile_voice(voices_dir))
+    await speak(first, profile_voice(voices_dir))
+    await first.close()
+
+    restarted = make_engine(checkpoint_dir, data_dir)
+    await restarted.start()
+    await speak(restarted, profile_voice(voices_dir))
+    await restarted.close()
+
+    assert first.conditioning_computed == 1
+    assert restarted.conditioning_computed == 0
+    assert len(list((data_dir / "latents").glob("*.npz"))) == 1
+    assert list((data_dir / "latents").glob("*.tmp")) == []
+
+
+async def test_changed_clip_gets_new_conditioning(checkpoint_dir: Path, tmp_path: Path, voices_dir: Path) -> None:
+    engine = make_engine(checkpoint_dir, tmp_path / "data")
+    await engine.start()
+    await speak(engine, profile_voice(voices_dir))
+
+    write_clip(voices_dir / "alice" / "clip1.wav", seed=99)
+    await speak(engine, profile_voice(voices_dir))
+    await speak(engine, profile_voice(voices_dir))
+    await engine.close()
+
+    assert engine.conditioning_computed == 2
+    assert len(list((tmp_path / "data" / "latents").glob("*.npz"))) == 2
+
+
+async def test_corrupt_cache_file_is_detected_and_rebuilt(
+    checkpoint_dir: Path, tmp_path: Path, voices_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data_dir = tmp_path / "data"
+    engine = make_engine(checkpoint_dir, data_dir)
+    await engine.start()
+    await speak(engine, profile_voice(voices_dir))
+    await engine.close()
+    (cache_file,) = (data_dir / "latents").glob("*.npz")
+    cache_file.write_bytes(cache_file.read_bytes()[:100])  # as after a power cut mid-write
+
+    restarted = make_engine(checkpoint_dir, data_dir)
+    await restarted.start()
+    with caplog.at_level(logging.WARNING):
+        await speak(restarted, profile_voice(voices_dir))
+    await restarted.close()
+
+    assert restarted.conditioning_computed == 1
+    assert any("unreadable" in record.message for record in caplog.records)
+    with np.load(cache_file) as rebuilt:
+        assert rebuilt["speaker_embedding"].shape == (1, 512, 1)
+
+
+async def test_conditioning_settings_are_part_of_the_cache_key(
+    checkpoint_dir: Path, tmp_path: Path, voices_dir: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    engine = make_engine(checkpoint_dir, data_dir)
+    await engine.start()
+    await speak(engine, profile_voice(voices_dir))
+    await engine.close()
+
+    changed = Path(shutil.copytree(checkpoint_dir, tmp_path / "changed"))
+    config = json.loads((changed / "config.json").read_text())
+    config["gpt_cond_len"] = 6
+    (changed / "config.json").write_text(json.dumps(config))
+    other = make_engine(changed, data_dir)
+    await other.start()
+    await speak(other, profile_voice(voices_dir))
+    await other.close()
+
+    assert other.conditioning_computed == 1
+    assert len(list((data_dir / "latents").glob("*.npz"))) == 2
+
+
+async def test_closing_the_stream_early_stops_generation(checkpoint_dir: Path, tmp_path: Path, voices_dir: Path) -> None:
+    engine = make_engine(checkpoint_dir, tmp_path / "data")
+    await engine.start()
+    stream = engine.synthesize("Hello there, this is a test.", "en", profile_voice(voices_dir))
+    first = await anext(stream)
+    await stream.aclose()
+    after = await speak(engine, profile_voice(voices_dir))  # the model thread is free again
+    await engine.close()
+
+    assert first.size > 0 and after.size > first.size
