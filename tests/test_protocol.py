@@ -102,9 +102,18 @@ async def test_home_assistant_stream_speaks_once_and_ends_with_synthesize_stoppe
         await client.write_event(Synthesize(text=TWO_SENTENCES, voice=ALICE).event())
         await client.write_event(SynthesizeStop().event())
         events = await read_until(client, "synthesize-stopped")
+        # Responses on a connection are answered in order: had the compatibility copy been
+        # queued as a request, its audio would come before this one's.
+        await client.write_event(Synthesize(text="Next request.", voice=ALICE).event())
+        following = await read_until(client, "audio-stop")
 
     assert event_types(events) == ["audio-start", "audio-chunk", "audio-stop", "synthesize-stopped"]
-    assert len(live_server.engine.finished) == 2
+    assert event_types(following) == ["audio-start", "audio-chunk", "audio-stop"]
+    assert live_server.engine.finished == [
+        "The washing machine has finished its cycle.",
+        "Please empty it before the evening.",
+        "Next request.",
+    ]
     # Random weights never stop early, so each segment yields the same number of samples.
     assert len(audio_bytes(events)) == len(plain_audio)
 
@@ -156,6 +165,20 @@ async def test_two_clients_are_served_at_once_each_with_whole_responses(live_ser
     for events in results:
         assert event_types(events) == ["audio-start", "audio-chunk", "audio-stop"]
     assert len(audio_bytes(results[0])) == len(audio_bytes(results[1])) > 0
+
+
+async def test_a_short_request_waits_for_at_most_one_segment_of_a_long_one(live_server: LiveServer) -> None:
+    long_text = " ".join(f"This is sentence number {n} of a long announcement." for n in range(6))
+    async with live_server.client() as long_client, live_server.client() as short_client:
+        await long_client.write_event(Synthesize(text=long_text, voice=ALICE).event())
+        await read_until(long_client, "audio-start")
+        await short_client.write_event(Synthesize(text="A short reply in between.", voice=ALICE).event())
+        await read_until(short_client, "audio-stop")
+        long_segments_before_short_finished = len(live_server.engine.finished) - 1
+        await read_until(long_client, "audio-stop")
+
+    assert long_segments_before_short_finished <= 2
+    assert live_server.engine.finished.index("A short reply in between.") <= 2
 
 
 async def test_describe_is_answered_while_another_client_is_synthesizing(live_server: LiveServer) -> None:
