@@ -28,7 +28,9 @@ RESPONSE_TIMEOUT = 120.0
 @pytest.fixture(scope="session")
 def checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny checkpoint in the release layout; generation is capped at 21 audio tokens."""
-    return build_checkpoint(tmp_path_factory.mktemp("xtts") / "checkpoint", speakers=BUILTIN_SPEAKERS)
+    return build_checkpoint(
+        tmp_path_factory.mktemp("xtts") / "checkpoint", speakers=BUILTIN_SPEAKERS
+    )
 
 
 @dataclass
@@ -77,9 +79,13 @@ class RecordingEngine:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def engine(checkpoint_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RecordingEngine]:
+async def engine(
+    checkpoint_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RecordingEngine]:
     """One loaded engine for the whole session, through the same code path as production."""
-    settings = Settings(model_dir=checkpoint_dir, data_dir=tmp_path_factory.mktemp("data"), device="cpu")
+    settings = Settings(
+        model_dir=checkpoint_dir, data_dir=tmp_path_factory.mktemp("data"), device="cpu"
+    )
     recording = RecordingEngine(create_engine(settings))
     await recording.start()
     yield recording

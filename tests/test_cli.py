@@ -30,18 +30,29 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     environment = {key: value for key, value in os.environ.items() if key != "COQUI_TOS_AGREED"}
     environment.update(env or {})
     return subprocess.run(
-        command(*args), capture_output=True, text=True, timeout=300, env=environment, stdin=subprocess.DEVNULL
+        command(*args),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def start_server(
+    checkpoint_dir: Path, tmp_path: Path, uri: str, **popen: object
+) -> subprocess.Popen:
+    """`wyoming-xtts` on the test checkpoint and the shipped example voices."""
+    arguments = ("--model-dir", str(checkpoint_dir), "--voices-dir", str(EXAMPLE_VOICES))
+    return subprocess.Popen(  # type: ignore[call-overload]
+        command(*arguments, "--data-dir", str(tmp_path / "data"), "--uri", uri), **popen
     )
 
 
 @pytest.fixture
 def server_process(checkpoint_dir: Path, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
     uri = f"tcp://127.0.0.1:{free_port()}"
-    process = subprocess.Popen(
-        command("--model-dir", str(checkpoint_dir), "--voices-dir", str(EXAMPLE_VOICES), "--data-dir", str(tmp_path / "data"), "--uri", uri),
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_server(checkpoint_dir, tmp_path, uri, stderr=subprocess.PIPE, text=True)
     yield uri, process
     process.terminate()
     process.wait(timeout=30)
@@ -67,13 +78,19 @@ def test_version_is_printed() -> None:
     assert result.returncode == 0 and result.stdout.strip() == __version__
 
 
-async def test_server_speaks_the_shipped_example_voice(server_process: tuple[str, subprocess.Popen]) -> None:
+async def test_server_speaks_the_shipped_example_voice(
+    server_process: tuple[str, subprocess.Popen],
+) -> None:
     uri, process = server_process
     client = await connect_when_ready(uri, process)
     try:
         await client.write_event(Describe().event())
         info = Info.from_event((await read_until(client, "info"))[-1])
-        await client.write_event(Synthesize(text="The front door is open.", voice=SynthesizeVoice(name="example")).event())
+        await client.write_event(
+            Synthesize(
+                text="The front door is open.", voice=SynthesizeVoice(name="example")
+            ).event()
+        )
         events = await read_until(client, "audio-stop", "error")
     finally:
         await client.disconnect()
@@ -84,9 +101,8 @@ async def test_server_speaks_the_shipped_example_voice(server_process: tuple[str
 
 async def test_server_listens_on_a_unix_socket(checkpoint_dir: Path, tmp_path: Path) -> None:
     socket_path = tmp_path / "xtts.sock"
-    process = subprocess.Popen(
-        command("--model-dir", str(checkpoint_dir), "--voices-dir", str(EXAMPLE_VOICES), "--data-dir", str(tmp_path / "data"), "--uri", f"unix://{socket_path}"),
-        stderr=subprocess.DEVNULL,
+    process = start_server(
+        checkpoint_dir, tmp_path, f"unix://{socket_path}", stderr=subprocess.DEVNULL
     )
     try:
         client = await connect_when_ready(f"unix://{socket_path}", process)
@@ -101,8 +117,10 @@ async def test_server_listens_on_a_unix_socket(checkpoint_dir: Path, tmp_path: P
 
 
 def test_server_speaks_over_stdio(checkpoint_dir: Path, tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        command("--model-dir", str(checkpoint_dir), "--voices-dir", str(EXAMPLE_VOICES), "--data-dir", str(tmp_path / "data"), "--uri", "stdio://"),
+    process = start_server(
+        checkpoint_dir,
+        tmp_path,
+        "stdio://",
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -125,10 +143,15 @@ def test_missing_model_dir_exits_with_one_clear_sentence(tmp_path: Path) -> None
     result = run_cli("--model-dir", str(tmp_path / "nowhere"), "--data-dir", str(tmp_path / "data"))
 
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == f"wyoming-xtts: The model directory {tmp_path / 'nowhere'} does not exist."
+    assert (
+        result.stderr.strip().splitlines()[-1]
+        == f"wyoming-xtts: The model directory {tmp_path / 'nowhere'} does not exist."
+    )
 
 
-def test_download_without_licence_acceptance_explains_the_cpml_and_downloads_nothing(tmp_path: Path) -> None:
+def test_download_without_licence_acceptance_explains_the_cpml_and_downloads_nothing(
+    tmp_path: Path,
+) -> None:
     result = run_cli("--data-dir", str(tmp_path / "data"))
 
     assert result.returncode == 2
@@ -138,13 +161,18 @@ def test_download_without_licence_acceptance_explains_the_cpml_and_downloads_not
 
 
 @pytest.mark.parametrize(
-    "network", [{"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_ETAG_TIMEOUT": "2"}]
+    "network",
+    [{"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_ETAG_TIMEOUT": "2"}],
 )
-def test_download_offline_fails_clearly_and_leaves_no_half_written_model(tmp_path: Path, network: dict[str, str]) -> None:
+def test_download_offline_fails_clearly_and_leaves_no_half_written_model(
+    tmp_path: Path, network: dict[str, str]
+) -> None:
     result = run_cli("--agree-cpml", "--data-dir", str(tmp_path / "data"), env=network)
 
     assert result.returncode == 2
     message = result.stderr.strip().splitlines()[-1]
-    assert message.startswith("wyoming-xtts: Could not download XTTS-v2") and "--model-dir" in message
+    assert (
+        message.startswith("wyoming-xtts: Could not download XTTS-v2") and "--model-dir" in message
+    )
     models = tmp_path / "data" / "models"
     assert not models.exists() or list(models.iterdir()) == []

@@ -29,7 +29,9 @@ def make_engine(checkpoint: Path, data_dir: Path, builtin: bool = True) -> XttsE
     )
 
 
-async def speak(engine: XttsEngine, voice, text: str = "A short test sentence for the cache.") -> np.ndarray:
+async def speak(
+    engine: XttsEngine, voice, text: str = "A short test sentence for the cache."
+) -> np.ndarray:
     pieces = [piece async for piece in engine.synthesize(text, "en", voice)]
     return np.concatenate(pieces)
 
@@ -44,11 +46,18 @@ def voices_dir(tmp_path: Path) -> Path:
     return tmp_path / "voices"
 
 
-async def test_engine_streams_float_audio_at_24khz_in_several_pieces(checkpoint_dir: Path, tmp_path: Path, voices_dir: Path) -> None:
+async def test_engine_streams_float_audio_at_24khz_in_several_pieces(
+    checkpoint_dir: Path, tmp_path: Path, voices_dir: Path
+) -> None:
     engine = make_engine(checkpoint_dir, tmp_path / "data")
     await engine.start()
     try:
-        pieces = [p async for p in engine.synthesize("Hello there, this is a test.", "en", profile_voice(voices_dir))]
+        pieces = [
+            p
+            async for p in engine.synthesize(
+                "Hello there, this is a test.", "en", profile_voice(voices_dir)
+            )
+        ]
     finally:
         await engine.close()
 
@@ -59,7 +68,9 @@ async def test_engine_streams_float_audio_at_24khz_in_several_pieces(checkpoint_
     assert sum(piece.size for piece in pieces) == pytest.approx(21 * 1024 * 24000 / 22050, rel=0.05)
 
 
-async def test_builtin_speakers_come_from_speakers_file_and_speak_every_language(checkpoint_dir: Path, tmp_path: Path) -> None:
+async def test_builtin_speakers_come_from_speakers_file_and_speak_every_language(
+    checkpoint_dir: Path, tmp_path: Path
+) -> None:
     engine = make_engine(checkpoint_dir, tmp_path / "data")
     await engine.start()
     try:
@@ -73,7 +84,9 @@ async def test_builtin_speakers_come_from_speakers_file_and_speak_every_language
     assert audio.size > 0
 
 
-async def test_checkpoint_without_speakers_file_offers_no_builtin_speakers(checkpoint_dir: Path, tmp_path: Path) -> None:
+async def test_checkpoint_without_speakers_file_offers_no_builtin_speakers(
+    checkpoint_dir: Path, tmp_path: Path
+) -> None:
     copy = Path(shutil.copytree(checkpoint_dir, tmp_path / "no-speakers"))
     (copy / "speakers_xtts.pth").unlink()
     engine = make_engine(copy, tmp_path / "data")
@@ -83,7 +96,9 @@ async def test_checkpoint_without_speakers_file_offers_no_builtin_speakers(check
     assert engine.builtin_voices() == []
 
 
-async def test_checkpoint_missing_a_file_fails_with_a_message_naming_it(checkpoint_dir: Path, tmp_path: Path) -> None:
+async def test_checkpoint_missing_a_file_fails_with_a_message_naming_it(
+    checkpoint_dir: Path, tmp_path: Path
+) -> None:
     copy = Path(shutil.copytree(checkpoint_dir, tmp_path / "partial"))
     (copy / "vocab.json").unlink()
     engine = make_engine(copy, tmp_path / "data")
@@ -114,7 +129,9 @@ async def test_conditioning_is_computed_once_then_served_from_memory_and_disk(
     assert list((data_dir / "latents").glob("*.tmp")) == []
 
 
-async def test_changed_clip_gets_new_conditioning(checkpoint_dir: Path, tmp_path: Path, voices_dir: Path) -> None:
+async def test_changed_clip_gets_new_conditioning(
+    checkpoint_dir: Path, tmp_path: Path, voices_dir: Path
+) -> None:
     engine = make_engine(checkpoint_dir, tmp_path / "data")
     await engine.start()
     await speak(engine, profile_voice(voices_dir))
@@ -173,7 +190,9 @@ async def test_conditioning_settings_are_part_of_the_cache_key(
     assert len(list((data_dir / "latents").glob("*.npz"))) == 2
 
 
-async def test_closing_the_stream_early_stops_generation(checkpoint_dir: Path, tmp_path: Path, voices_dir: Path) -> None:
+async def test_closing_the_stream_early_stops_generation(
+    checkpoint_dir: Path, tmp_path: Path, voices_dir: Path
+) -> None:
     engine = make_engine(checkpoint_dir, tmp_path / "data")
     await engine.start()
     stream = engine.synthesize("Hello there, this is a test.", "en", profile_voice(voices_dir))

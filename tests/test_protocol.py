@@ -7,7 +7,13 @@ from wyoming.error import Error
 from wyoming.event import Event
 from wyoming.info import Describe, Info
 from wyoming.ping import Ping
-from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeVoice
+from wyoming.tts import (
+    Synthesize,
+    SynthesizeChunk,
+    SynthesizeStart,
+    SynthesizeStop,
+    SynthesizeVoice,
+)
 
 from .clips import write_profile, write_silence
 from .conftest import BUILTIN_SPEAKERS, LiveServer, audio_bytes, event_types, read_until
@@ -23,7 +29,9 @@ async def describe(server: LiveServer) -> Info:
     return Info.from_event(events[-1])
 
 
-async def speak_plain(server: LiveServer, text: str, voice: SynthesizeVoice | None = ALICE) -> list[Event]:
+async def speak_plain(
+    server: LiveServer, text: str, voice: SynthesizeVoice | None = ALICE
+) -> list[Event]:
     async with server.client() as client:
         await client.write_event(Synthesize(text=text, voice=voice).event())
         return await read_until(client, "audio-stop", "error")
@@ -39,7 +47,7 @@ async def test_describe_lists_profiles_and_builtin_speakers_with_fields_home_ass
     assert program.supports_synthesize_streaming is True
     assert program.installed and program.attribution.name and program.version
     by_name = {voice.name: voice for voice in program.voices}
-    assert list(by_name)[0] == "alice"
+    assert next(iter(by_name)) == "alice"
     assert by_name["alice"].description == "Alice"
     assert by_name["alice"].languages == ["en"]
     for name in BUILTIN_SPEAKERS:
@@ -51,7 +59,9 @@ async def test_describe_lists_profiles_and_builtin_speakers_with_fields_home_ass
         assert voice.languages
 
 
-async def test_profile_added_while_running_is_listed_without_restart(live_server: LiveServer) -> None:
+async def test_profile_added_while_running_is_listed_without_restart(
+    live_server: LiveServer,
+) -> None:
     assert "bob" not in {voice.name for voice in (await describe(live_server)).tts[0].voices}
 
     write_profile(live_server.voices_dir, "bob", 'description = "Bob"\nlanguage = "de"\n')
@@ -68,7 +78,9 @@ async def test_broken_profile_is_skipped_with_a_warning_naming_file_and_reason(
     voices = {voice.name for voice in (await describe(live_server)).tts[0].voices}
 
     assert "mute" not in voices and "alice" in voices
-    assert any("quiet.wav" in record.message and "silent" in record.message for record in caplog.records)
+    assert any(
+        "quiet.wav" in record.message and "silent" in record.message for record in caplog.records
+    )
 
 
 async def test_plain_synthesize_answers_one_audio_start_chunks_and_one_audio_stop(
@@ -96,7 +108,12 @@ async def test_home_assistant_stream_speaks_once_and_ends_with_synthesize_stoppe
 
     async with live_server.client() as client:
         await client.write_event(SynthesizeStart(voice=ALICE).event())
-        for piece in ("The wash", "ing machine has fin", "ished its cycle. Plea", "se empty it before the evening."):
+        for piece in (
+            "The wash",
+            "ing machine has fin",
+            "ished its cycle. Plea",
+            "se empty it before the evening.",
+        ):
             await client.write_event(SynthesizeChunk(text=piece).event())
         # Home Assistant's compatibility copy of the whole text, which must not be spoken.
         await client.write_event(Synthesize(text=TWO_SENTENCES, voice=ALICE).event())
@@ -131,7 +148,9 @@ async def test_stream_without_voice_uses_the_default_voice(live_server: LiveServ
 async def test_first_sentence_is_spoken_before_the_stream_ends(live_server: LiveServer) -> None:
     async with live_server.client() as client:
         await client.write_event(SynthesizeStart(voice=ALICE).event())
-        await client.write_event(SynthesizeChunk(text="The first sentence is complete now. And the sec").event())
+        await client.write_event(
+            SynthesizeChunk(text="The first sentence is complete now. And the sec").event()
+        )
 
         first = await read_until(client, "audio-start")
 
@@ -141,7 +160,10 @@ async def test_first_sentence_is_spoken_before_the_stream_ends(live_server: Live
 
     assert [event.type for event in first] == ["audio-start"]
     assert event_types(rest)[-2:] == ["audio-stop", "synthesize-stopped"]
-    assert live_server.engine.finished == ["The first sentence is complete now.", "And the second one arrives later."]
+    assert live_server.engine.finished == [
+        "The first sentence is complete now.",
+        "And the second one arrives later.",
+    ]
 
 
 async def test_ping_is_answered_and_unknown_events_are_ignored(live_server: LiveServer) -> None:
@@ -156,10 +178,16 @@ async def test_ping_is_answered_and_unknown_events_are_ignored(live_server: Live
     assert [event.type for event in info] == ["info"]
 
 
-async def test_two_clients_are_served_at_once_each_with_whole_responses(live_server: LiveServer) -> None:
+async def test_two_clients_are_served_at_once_each_with_whole_responses(
+    live_server: LiveServer,
+) -> None:
     results = await asyncio.gather(
         speak_plain(live_server, "The first client asks for this sentence."),
-        speak_plain(live_server, "The second client asks for another sentence.", SynthesizeVoice(name=BUILTIN_SPEAKERS[0])),
+        speak_plain(
+            live_server,
+            "The second client asks for another sentence.",
+            SynthesizeVoice(name=BUILTIN_SPEAKERS[0]),
+        ),
     )
 
     for events in results:
@@ -167,12 +195,16 @@ async def test_two_clients_are_served_at_once_each_with_whole_responses(live_ser
     assert len(audio_bytes(results[0])) == len(audio_bytes(results[1])) > 0
 
 
-async def test_a_short_request_waits_for_at_most_one_segment_of_a_long_one(live_server: LiveServer) -> None:
+async def test_a_short_request_waits_for_at_most_one_segment_of_a_long_one(
+    live_server: LiveServer,
+) -> None:
     long_text = " ".join(f"This is sentence number {n} of a long announcement." for n in range(6))
     async with live_server.client() as long_client, live_server.client() as short_client:
         await long_client.write_event(Synthesize(text=long_text, voice=ALICE).event())
         await read_until(long_client, "audio-start")
-        await short_client.write_event(Synthesize(text="A short reply in between.", voice=ALICE).event())
+        await short_client.write_event(
+            Synthesize(text="A short reply in between.", voice=ALICE).event()
+        )
         await read_until(short_client, "audio-stop")
         long_segments_before_short_finished = len(live_server.engine.finished) - 1
         await read_until(long_client, "audio-stop")
@@ -181,7 +213,9 @@ async def test_a_short_request_waits_for_at_most_one_segment_of_a_long_one(live_
     assert live_server.engine.finished.index("A short reply in between.") <= 2
 
 
-async def test_describe_is_answered_while_another_client_is_synthesizing(live_server: LiveServer) -> None:
+async def test_describe_is_answered_while_another_client_is_synthesizing(
+    live_server: LiveServer,
+) -> None:
     long_text = " ".join(f"This is sentence number {n} of a long announcement." for n in range(6))
     async with live_server.client() as speaker:
         await speaker.write_event(Synthesize(text=long_text, voice=ALICE).event())
@@ -231,8 +265,12 @@ async def plain_error(server: LiveServer, synthesize: Event) -> tuple[list[Event
     return events, Error.from_event(events[-1])
 
 
-async def test_unknown_voice_gets_voice_not_found_listing_available_voices(live_server: LiveServer) -> None:
-    events, error = await plain_error(live_server, Synthesize(text="Hello there.", voice=SynthesizeVoice(name="nobody")).event())
+async def test_unknown_voice_gets_voice_not_found_listing_available_voices(
+    live_server: LiveServer,
+) -> None:
+    events, error = await plain_error(
+        live_server, Synthesize(text="Hello there.", voice=SynthesizeVoice(name="nobody")).event()
+    )
 
     assert [event.type for event in events] == ["error"]
     assert error.code == "voice-not-found"
@@ -240,7 +278,9 @@ async def test_unknown_voice_gets_voice_not_found_listing_available_voices(live_
 
 
 async def test_voice_name_with_path_separators_is_not_found(live_server: LiveServer) -> None:
-    _, error = await plain_error(live_server, Synthesize(text="Hello there.", voice=SynthesizeVoice(name="../alice")).event())
+    _, error = await plain_error(
+        live_server, Synthesize(text="Hello there.", voice=SynthesizeVoice(name="../alice")).event()
+    )
 
     assert error.code == "voice-not-found"
 
@@ -252,28 +292,40 @@ async def test_empty_text_gets_empty_text_error(live_server: LiveServer) -> None
 
 
 async def test_text_over_the_limit_gets_text_too_long_error(live_server: LiveServer) -> None:
-    events, error = await plain_error(live_server, Synthesize(text="word " * 401, voice=ALICE).event())
+    events, error = await plain_error(
+        live_server, Synthesize(text="word " * 401, voice=ALICE).event()
+    )
 
     assert [event.type for event in events] == ["error"]
     assert error.code == "text-too-long" and "2000" in error.text
     assert live_server.engine.started == []
 
 
-async def test_voice_with_unusable_clips_gets_voice_unusable_naming_the_clip(live_server: LiveServer) -> None:
+async def test_voice_with_unusable_clips_gets_voice_unusable_naming_the_clip(
+    live_server: LiveServer,
+) -> None:
     write_silence(live_server.voices_dir / "mute" / "quiet.wav")
 
-    _, error = await plain_error(live_server, Synthesize(text="Hello there.", voice=SynthesizeVoice(name="mute")).event())
+    _, error = await plain_error(
+        live_server, Synthesize(text="Hello there.", voice=SynthesizeVoice(name="mute")).event()
+    )
 
     assert error.code == "voice-unusable" and "quiet.wav" in error.text
 
 
 async def test_malformed_synthesize_gets_bad_request(live_server: LiveServer) -> None:
-    for data in ({"text": 42}, {"text": "Hi there.", "voice": "alice"}, {"text": "Hi.", "voice": {"name": 7}}):
+    for data in (
+        {"text": 42},
+        {"text": "Hi there.", "voice": "alice"},
+        {"text": "Hi.", "voice": {"name": 7}},
+    ):
         events, error = await plain_error(live_server, Event(type="synthesize", data=data))
         assert [event.type for event in events] == ["error"] and error.code == "bad-request"
 
 
-async def test_stream_with_unknown_voice_reports_error_then_synthesize_stopped(live_server: LiveServer) -> None:
+async def test_stream_with_unknown_voice_reports_error_then_synthesize_stopped(
+    live_server: LiveServer,
+) -> None:
     async with live_server.client() as client:
         await client.write_event(SynthesizeStart(voice=SynthesizeVoice(name="nobody")).event())
         await client.write_event(SynthesizeChunk(text="Hello there, how are you?").event())
@@ -285,11 +337,15 @@ async def test_stream_with_unknown_voice_reports_error_then_synthesize_stopped(l
     assert events[0].data["code"] == "voice-not-found"
 
 
-async def test_stream_over_the_limit_reports_text_too_long_and_still_stops(live_server: LiveServer) -> None:
+async def test_stream_over_the_limit_reports_text_too_long_and_still_stops(
+    live_server: LiveServer,
+) -> None:
     async with live_server.client() as client:
         await client.write_event(SynthesizeStart(voice=ALICE).event())
         await client.write_event(SynthesizeChunk(text="This first sentence fits easily. ").event())
-        await client.write_event(SynthesizeChunk(text="And then " + "far too much text " * 120).event())
+        await client.write_event(
+            SynthesizeChunk(text="And then " + "far too much text " * 120).event()
+        )
         await client.write_event(SynthesizeChunk(text="More text that must be dropped.").event())
         await client.write_event(SynthesizeStop().event())
         events = await read_until(client, "synthesize-stopped")
@@ -310,7 +366,9 @@ async def test_stream_events_out_of_order_get_bad_request_and_the_connection_sur
         first = await read_until(client, "error")
         await client.write_event(SynthesizeStop().event())
         second = await read_until(client, "error")
-        await client.write_event(Synthesize(text="After the confusion, a real request.", voice=ALICE).event())
+        await client.write_event(
+            Synthesize(text="After the confusion, a real request.", voice=ALICE).event()
+        )
         spoken = await read_until(client, "audio-stop")
 
     assert first[0].data["code"] == second[0].data["code"] == "bad-request"
@@ -322,9 +380,13 @@ async def test_error_after_audio_started_still_closes_the_audio_and_the_stream(
 ) -> None:
     async with live_server.client() as client:
         await client.write_event(SynthesizeStart(voice=ALICE).event())
-        await client.write_event(SynthesizeChunk(text="The first sentence is spoken in full. The sec").event())
+        await client.write_event(
+            SynthesizeChunk(text="The first sentence is spoken in full. The sec").event()
+        )
         first = await read_until(client, "audio-start")
-        await client.write_event(SynthesizeChunk(text="ond " + "overflows the limit " * 120).event())
+        await client.write_event(
+            SynthesizeChunk(text="ond " + "overflows the limit " * 120).event()
+        )
         await client.write_event(SynthesizeStop().event())
         rest = await read_until(client, "synthesize-stopped")
         await assert_connection_still_works(client)

@@ -72,7 +72,9 @@ def test_coqui_tos_variable_counts_as_licence_acceptance() -> None:
         ["--default-language", "xx"],
     ],
 )
-def test_invalid_values_stop_with_a_usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_invalid_values_stop_with_a_usage_error(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as stopped:
         parse_settings(argv, {})
 

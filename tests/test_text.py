@@ -8,7 +8,7 @@ from wyoming_xtts.text import SentenceStream, segment_limits, split_long
 
 REPLY = (
     "Good morning! The washing machine finished at 7.45 am. Dr. Smith called about the "
-    "appointment, e.g. the one on Friday... He said: \"Bring the forms.\" The forecast "
+    'appointment, e.g. the one on Friday... He said: "Bring the forms." The forecast '
     "says 3.5 degrees, light rain and wind from the north-west, so take an umbrella, a "
     "warm coat, gloves, and maybe a scarf; the bus may be late too. Ok."
 )
@@ -82,7 +82,9 @@ def test_text_without_spaces_is_cut_hard_at_the_limit() -> None:
 
 
 def test_chinese_sentences_are_joined_without_spaces() -> None:
-    assert segments_of(["你好。今天天气很好，我们去公园吧！"], "zh-cn") == ["你好。今天天气很好，我们去公园吧！"]
+    assert segments_of(["你好。今天天气很好，我们去公园吧！"], "zh-cn") == [
+        "你好。今天天气很好，我们去公园吧！"
+    ]
 
 
 @pytest.mark.parametrize("text", ["", "   ", "***", "--- \n ---"])

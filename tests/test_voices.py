@@ -36,7 +36,9 @@ def test_profile_without_toml_uses_directory_name_and_default_language(tmp_path:
 
     profile = VoiceLibrary(tmp_path, "fr").scan()[0]
 
-    assert profile.usable and profile.description == "kitchen" and profile.voice.languages == ("fr",)
+    assert (
+        profile.usable and profile.description == "kitchen" and profile.voice.languages == ("fr",)
+    )
 
 
 def test_chinese_is_accepted_in_any_usual_spelling(tmp_path: Path) -> None:
@@ -90,7 +92,9 @@ def test_unusable_clips_are_reported_by_name_with_the_reason(
     profile = scan_one(tmp_path)
 
     assert not profile.usable
-    assert any(error.startswith("take1.wav:") and expected in error for error in profile.errors), profile.errors
+    assert any(error.startswith("take1.wav:") and expected in error for error in profile.errors), (
+        profile.errors
+    )
 
 
 def test_silent_clip_is_unusable(tmp_path: Path) -> None:
@@ -128,7 +132,9 @@ def test_profile_without_clips_says_what_to_add(tmp_path: Path) -> None:
         ({"gain": 8.0}, "clipped"),
     ],
 )
-def test_questionable_clips_stay_usable_with_a_warning(tmp_path: Path, clip_options: dict, expected: str) -> None:
+def test_questionable_clips_stay_usable_with_a_warning(
+    tmp_path: Path, clip_options: dict, expected: str
+) -> None:
     write_clip(tmp_path / "meh" / "take.wav", **clip_options)
 
     profile = scan_one(tmp_path)
@@ -166,8 +172,12 @@ def test_missing_voices_directory_means_no_profiles(tmp_path: Path) -> None:
     assert VoiceLibrary(tmp_path / "absent", "en").scan() == []
 
 
-@pytest.mark.parametrize("name", ["../alice", "a/b", "..", ".cache", "", "a\\b", "x" * 80, "bad\x00name"])
-def test_names_that_could_escape_the_voices_directory_are_invalid(tmp_path: Path, name: str) -> None:
+@pytest.mark.parametrize(
+    "name", ["../alice", "a/b", "..", ".cache", "", "a\\b", "x" * 80, "bad\x00name"]
+)
+def test_names_that_could_escape_the_voices_directory_are_invalid(
+    tmp_path: Path, name: str
+) -> None:
     assert not is_valid_voice_name(name)
     assert VoiceLibrary(tmp_path, "en").find(name) is None
 

@@ -107,7 +107,9 @@ def inspect_clip(path: Path) -> ClipReport:
                 f"{name}: is {duration:.1f} s long; {low:.0f}-{high:.0f} s of speech clones better."
             )
         elif duration > high:
-            warnings.append(f"{name}: is {duration:.1f} s long; only the first {high:.0f} s is used.")
+            warnings.append(
+                f"{name}: is {duration:.1f} s long; only the first {high:.0f} s is used."
+            )
     if channels == 2:
         warnings.append(f"{name}: is stereo; it is mixed down to mono.")
     if frames and np.mean(np.abs(samples) >= _FULL_SCALE) > CLIPPING_FRACTION:

@@ -22,7 +22,13 @@ from wyoming.event import Event
 from wyoming.info import Describe
 from wyoming.ping import Ping, Pong
 from wyoming.server import AsyncEventHandler
-from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
+from wyoming.tts import (
+    Synthesize,
+    SynthesizeChunk,
+    SynthesizeStart,
+    SynthesizeStop,
+    SynthesizeStopped,
+)
 
 from .audio import PCM_SAMPLE_WIDTH
 from .errors import ErrorCode, SpeechError
@@ -142,8 +148,9 @@ class WyomingTtsHandler(AsyncEventHandler):
 
     async def _start_stream(self, data: dict[str, Any]) -> None:
         if self._stream is not None:
-            await self._reject("synthesize-start arrived while a stream is still open; "
-                               "send synthesize-stop first.")
+            await self._reject(
+                "synthesize-start arrived while a stream is still open; send synthesize-stop first."
+            )
             return
         self._stream = await self._start_response(data, streaming=True)
 
@@ -217,7 +224,7 @@ class WyomingTtsHandler(AsyncEventHandler):
             await self.write_event(Error(text=err.message, code=err.code).event())
         except (ConnectionError, asyncio.CancelledError):
             raise
-        except Exception:  # noqa: BLE001 - the client must hear about it; details go to the log
+        except Exception:
             response.abandon()
             _LOGGER.exception("Unexpected failure while speaking")
             await self.write_event(

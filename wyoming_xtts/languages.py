@@ -1,7 +1,7 @@
 """The languages XTTS-v2 speaks, and how much text it takes in one go for each."""
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 # Characters per generation call above which XTTS-v2 quality drops (coqui-tts warns past
 # these). Text is split into segments no longer than this before it reaches the model.

@@ -8,7 +8,7 @@ a client that hangs up) while the model works.
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import Executor
 from typing import TypeVar
 
@@ -21,7 +21,7 @@ _ITEM, _ERROR, _DONE = range(3)
 
 async def iterate_in_thread(
     executor: Executor, produce: Callable[[], Iterator[T]]
-) -> AsyncIterator[T]:
+) -> AsyncGenerator[T, None]:
     """Run `produce()` in `executor` and yield its items on the event loop.
 
     When the consumer stops early (closes the iterator or is cancelled) the worker stops

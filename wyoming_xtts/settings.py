@@ -171,7 +171,9 @@ def _positive_int(name: str, raw: object, low: int, high: int) -> int:
 
 def _validated(args: argparse.Namespace) -> Settings:
     if not _URI.match(args.uri):
-        raise SettingsError(f"--uri {args.uri!r} must look like tcp://0.0.0.0:10200, unix://PATH or stdio://")
+        raise SettingsError(
+            f"--uri {args.uri!r} must look like tcp://0.0.0.0:10200, unix://PATH or stdio://"
+        )
     if not _DEVICE.match(args.device):
         raise SettingsError(f"--device {args.device!r} must be auto, cpu, cuda or cuda:N")
     language = normalize_language(args.default_language)

@@ -7,8 +7,8 @@ events; the handler knows nothing of engines.
 
 import asyncio
 import logging
+from collections.abc import AsyncGenerator, AsyncIterable
 from contextlib import aclosing
-from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,7 +115,9 @@ class SynthesisService:
             if voice.name == name:
                 return voice
         known = [listing.name for listing in await self.list_voices()]
-        shown = ", ".join(known[:_MAX_NAMES_IN_ERROR]) + (", ..." if len(known) > _MAX_NAMES_IN_ERROR else "")
+        shown = ", ".join(known[:_MAX_NAMES_IN_ERROR]) + (
+            ", ..." if len(known) > _MAX_NAMES_IN_ERROR else ""
+        )
         raise SpeechError(
             ErrorCode.VOICE_NOT_FOUND,
             f"There is no voice named {name[:80]!r}. Available: {shown or 'none'}.",
@@ -148,7 +150,7 @@ class SynthesisService:
             )
         return language
 
-    async def speak(self, text: AsyncIterable[str], voice: Voice) -> AsyncIterator[bytes]:
+    async def speak(self, text: AsyncIterable[str], voice: Voice) -> AsyncGenerator[bytes, None]:
         """PCM chunks (16-bit mono at `sample_rate`) for text arriving in pieces.
 
         The first segment is synthesized as soon as it is complete in the text received so
@@ -167,9 +169,10 @@ class SynthesisService:
                 _LOGGER.debug("Segment %d (%s, %s): %r", spoken, language, voice.name, segment)
                 # Closing explicitly (not at garbage collection) is what stops the engine
                 # promptly when the client goes away mid-segment.
-                async with self._slots, aclosing(
-                    self.engine.synthesize(segment, language, voice)
-                ) as audio_pieces:
+                async with (
+                    self._slots,
+                    aclosing(self.engine.synthesize(segment, language, voice)) as audio_pieces,
+                ):
                     async for audio in audio_pieces:
                         for chunk in chunker.push(to_pcm16(audio)):
                             yield chunk
@@ -181,7 +184,7 @@ class SynthesisService:
             yield rest
 
 
-async def _segments(text: AsyncIterable[str], language: str) -> AsyncIterator[str]:
+async def _segments(text: AsyncIterable[str], language: str) -> AsyncGenerator[str, None]:
     stream = SentenceStream(language)
     async for piece in text:
         for segment in stream.push(piece):

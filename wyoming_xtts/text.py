@@ -19,7 +19,9 @@ MIN_SEGMENT_SHARE = 0.08
 """A segment shorter than this share of the language's limit (20 characters for English,
 7 for Chinese) is merged with its neighbour."""
 
-_CLAUSE_BREAK = re.compile(r"[,;:\u2013\u2014\uff0c\u3001\uff1b\uff1a](?=\s|$)|[\uff0c\u3001\uff1b\uff1a]")
+_CLAUSE_BREAK = re.compile(
+    r"[,;:\u2013\u2014\uff0c\u3001\uff1b\uff1a](?=\s|$)|[\uff0c\u3001\uff1b\uff1a]"
+)
 _WHITESPACE = re.compile(r"\s+")
 _FALLBACK_SEGMENTER_LANGUAGE = "en"
 

@@ -199,9 +199,7 @@ class VoiceLibrary:
             errors.extend(report.errors)
             warnings.extend(report.warnings)
 
-        voice = Voice(
-            name=directory.name, languages=languages, generation=generation, clips=clips
-        )
+        voice = Voice(name=directory.name, languages=languages, generation=generation, clips=clips)
         return VoiceProfile(
             voice=voice,
             directory=directory,
@@ -289,7 +287,9 @@ def _read_generation(table: Any, errors: list[str]) -> GenerationSettings:
         value = table[name]
         numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not numeric or (kind is int and not isinstance(value, int)) or not math.isfinite(value):
-            errors.append(f"{PROFILE_FILE}: [synthesis] {name} must be a{'n integer' if kind is int else ' number'}.")
+            errors.append(
+                f"{PROFILE_FILE}: [synthesis] {name} must be a{'n integer' if kind is int else ' number'}."
+            )
         elif not low <= value <= high:
             errors.append(f"{PROFILE_FILE}: [synthesis] {name} = {value} is outside {low}-{high}.")
         else:

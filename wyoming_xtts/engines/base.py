@@ -5,7 +5,7 @@ engines at all. An engine yields float32 mono audio at its own sample rate; conv
 and chunking for the wire happen once, outside the engines.
 """
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -66,7 +66,9 @@ class Engine(Protocol):
     def builtin_voices(self) -> Sequence[Voice]:
         """Speakers that come with the model (no clips); may be empty."""
 
-    def synthesize(self, text: str, language: str, voice: Voice) -> AsyncIterator[np.ndarray]:
+    def synthesize(
+        self, text: str, language: str, voice: Voice
+    ) -> AsyncGenerator[np.ndarray, None]:
         """Speak one segment, yielding float32 mono audio pieces as they are produced.
 
         Raises `SpeechError` for failures the client should hear about. Closing the iterator

@@ -130,8 +130,10 @@ class ConditioningCache:
             _LOGGER.warning("Conditioning cache %s is unreadable (%s); recomputing", path, err)
             return None
         latent, embedding = conditioning.gpt_cond_latent, conditioning.speaker_embedding
-        if latent.ndim != 3 or embedding.shape != (1, 512, 1) or not (
-            np.isfinite(latent).all() and np.isfinite(embedding).all()
+        if (
+            latent.ndim != 3
+            or embedding.shape != (1, 512, 1)
+            or not (np.isfinite(latent).all() and np.isfinite(embedding).all())
         ):
             _LOGGER.warning("Conditioning cache %s has unexpected contents; recomputing", path)
             return None
@@ -145,10 +147,8 @@ class ConditioningCache:
                 with os.fdopen(handle, "wb") as stream:
                     np.savez(
                         stream,
-                        **{
-                            _LATENT_KEY: conditioning.gpt_cond_latent,
-                            _EMBEDDING_KEY: conditioning.speaker_embedding,
-                        },
+                        gpt_cond_latent=conditioning.gpt_cond_latent,
+                        speaker_embedding=conditioning.speaker_embedding,
                     )
                     stream.flush()
                     os.fsync(stream.fileno())

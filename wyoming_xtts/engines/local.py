@@ -8,7 +8,7 @@ in the order the service hands them over.
 import asyncio
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -137,7 +137,9 @@ class XttsEngine:
         )
         return [Voice(name=name, languages=languages) for name in self._builtin]
 
-    def synthesize(self, text: str, language: str, voice: Voice) -> AsyncIterator[np.ndarray]:
+    def synthesize(
+        self, text: str, language: str, voice: Voice
+    ) -> AsyncGenerator[np.ndarray, None]:
         return iterate_in_thread(self._executor, partial(self._generate, text, language, voice))
 
     # -- on the model thread -------------------------------------------------------------

@@ -80,7 +80,7 @@ def ensure_release_model(data_dir: Path, licence_accepted: bool) -> Path:
             allow_patterns=[*REQUIRED_FILES, SPEAKERS_FILE],
             local_dir=partial,
         )
-    except Exception as err:  # noqa: BLE001 - any failure here means "no model": say so
+    except Exception as err:
         kept = _discard_if_empty(partial)
         raise ModelUnavailableError(
             f"Could not download XTTS-v2 from huggingface.co/{RELEASE_REPO} "
