@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import pytest_asyncio
-from wyoming.client import AsyncTcpClient
+from wyoming.client import AsyncClient, AsyncTcpClient
 from wyoming.event import Event
 from wyoming.server import AsyncTcpServer
 
@@ -57,6 +57,10 @@ class RecordingEngine:
     @property
     def max_concurrency(self) -> int:
         return self.inner.max_concurrency  # type: ignore[attr-defined]
+
+    @property
+    def segments_in_flight(self) -> int:
+        return self.inner.segments_in_flight  # type: ignore[attr-defined]
 
     async def start(self) -> None:
         await self.inner.start()  # type: ignore[attr-defined]
@@ -142,7 +146,7 @@ class serving:
         await self._server.stop()
 
 
-async def read_until(client: AsyncTcpClient, *last_types: str) -> list[Event]:
+async def read_until(client: AsyncClient, *last_types: str) -> list[Event]:
     """Every event up to and including the first of `last_types` (fails on close or timeout)."""
     events: list[Event] = []
 

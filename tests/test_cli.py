@@ -6,6 +6,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO, cast
 
 import pytest
 from wyoming.client import AsyncClient
@@ -31,6 +32,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     environment.update(env or {})
     return subprocess.run(
         command(*args),
+        check=False,
         capture_output=True,
         text=True,
         timeout=300,
@@ -126,11 +128,12 @@ def test_server_speaks_over_stdio(checkpoint_dir: Path, tmp_path: Path) -> None:
         stderr=subprocess.DEVNULL,
     )
     assert process.stdin and process.stdout
-    write_event(Synthesize(text="Talking through a pipe.").event(), process.stdin)
-    process.stdin.flush()
+    to_server, from_server = cast(BinaryIO, process.stdin), cast(BinaryIO, process.stdout)
+    write_event(Synthesize(text="Talking through a pipe.").event(), to_server)
+    to_server.flush()
     events: list[Event] = []
     while not events or events[-1].type not in ("audio-stop", "error"):
-        event = read_event(process.stdout)
+        event = read_event(from_server)
         assert event is not None
         events.append(event)
     process.stdin.close()

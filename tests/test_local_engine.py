@@ -10,7 +10,7 @@ import pytest
 
 from wyoming_xtts.engines.base import EngineUnavailableError
 from wyoming_xtts.engines.local import LocalEngineConfig, XttsEngine
-from wyoming_xtts.voices import VoiceLibrary
+from wyoming_xtts.voices import Voice, VoiceLibrary
 
 from .clips import write_clip, write_profile
 from .conftest import BUILTIN_SPEAKERS
@@ -36,8 +36,10 @@ async def speak(
     return np.concatenate(pieces)
 
 
-def profile_voice(voices_dir: Path, name: str = "alice"):
-    return VoiceLibrary(voices_dir, "en").find(name).voice
+def profile_voice(voices_dir: Path, name: str = "alice") -> Voice:
+    profile = VoiceLibrary(voices_dir, "en").find(name)
+    assert profile is not None
+    return profile.voice
 
 
 @pytest.fixture

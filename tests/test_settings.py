@@ -29,6 +29,14 @@ def test_every_option_can_come_from_the_environment() -> None:
         "WYOMING_XTTS_AGREE_CPML": "1",
         "WYOMING_XTTS_DEBUG": "yes",
         "WYOMING_XTTS_LOG_FORMAT": "%(message)s",
+        "WYOMING_XTTS_ENGINE": "replicate",
+        "WYOMING_XTTS_PROVIDER_URL": "http://127.0.0.1:9999/v1",
+        "WYOMING_XTTS_API_KEY_FILE": "/run/secrets/replicate",
+        "WYOMING_XTTS_REPLICATE_VERSION": "abc123",
+        "WYOMING_XTTS_CLEANUP_VOICE": "on",
+        "WYOMING_XTTS_PROVIDER_TIMEOUT": "30.5",
+        "WYOMING_XTTS_SEGMENTS_IN_FLIGHT": "2",
+        "WYOMING_XTTS_PROVIDER_CONCURRENCY": "4",
     }
 
     settings = parse_settings([], env)
@@ -47,6 +55,14 @@ def test_every_option_can_come_from_the_environment() -> None:
         agree_cpml=True,
         debug=True,
         log_format="%(message)s",
+        engine="replicate",
+        provider_url="http://127.0.0.1:9999/v1",
+        api_key_file=Path("/run/secrets/replicate"),
+        replicate_version="abc123",
+        cleanup_voice=True,
+        provider_timeout=30.5,
+        segments_in_flight=2,
+        provider_concurrency=4,
     )
 
 
@@ -70,6 +86,12 @@ def test_coqui_tos_variable_counts_as_licence_acceptance() -> None:
         ["--samples-per-chunk", "1"],
         ["--max-text-chars", "0"],
         ["--default-language", "xx"],
+        ["--engine", "openai"],
+        ["--provider-timeout", "soon"],
+        ["--provider-timeout", "0"],
+        ["--provider-url", "ftp://example.com"],
+        ["--segments-in-flight", "0"],
+        ["--provider-concurrency", "100"],
     ],
 )
 def test_invalid_values_stop_with_a_usage_error(

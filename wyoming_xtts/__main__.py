@@ -17,6 +17,10 @@ def run() -> None:
     settings = parse_settings()
     # Logs go to stderr: with --uri stdio:// stdout carries the protocol.
     logging.basicConfig(level=settings.log_level, format=settings.log_format, stream=sys.stderr)
+    # One line per provider HTTP request is only worth reading when debugging; httpcore's
+    # connection traces never are.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if settings.debug else logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
     try:
         asyncio.run(serve(settings))
     except EngineUnavailableError as err:

@@ -1,9 +1,11 @@
 """Audio in and out: reference clips are read and checked here, model output becomes PCM here.
 
-Clips are decoded with soundfile (libsndfile: WAV, FLAC, Ogg Vorbis/Opus, MP3) and resampled
-with soxr, so nothing in this module needs torch or FFmpeg.
+Clips and provider output are decoded with soundfile (libsndfile: WAV, FLAC, Ogg Vorbis/Opus,
+MP3) and resampled with soxr, so nothing in this module needs torch or FFmpeg.
 """
 
+import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,14 +130,20 @@ def inspect_clip(path: Path) -> ClipReport:
 
 def _speech_seconds(mono: np.ndarray, sample_rate: int) -> float:
     """Seconds of 30 ms frames louder than the silence threshold."""
-    frame = max(1, int(sample_rate * _FRAME_SECONDS))
+    loud = _frame_rms(mono, sample_rate) > 10 ** (SILENCE_DBFS / 20)
+    return float(np.count_nonzero(loud) * _frame_length(sample_rate) / sample_rate)
+
+
+def _frame_length(sample_rate: int) -> int:
+    return max(1, int(sample_rate * _FRAME_SECONDS))
+
+
+def _frame_rms(mono: np.ndarray, sample_rate: int) -> np.ndarray:
+    """RMS of each whole 30 ms frame."""
+    frame = _frame_length(sample_rate)
     usable = (len(mono) // frame) * frame
-    if usable == 0:
-        return 0.0
     frames = mono[:usable].reshape(-1, frame)
-    rms = np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1))
-    loud = rms > 10 ** (SILENCE_DBFS / 20)
-    return float(np.count_nonzero(loud) * frame / sample_rate)
+    return np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1))
 
 
 def load_clip(path: Path, sample_rate: int) -> np.ndarray:
@@ -176,3 +184,54 @@ class PcmChunker:
         rest = bytes(self._pending)
         self._pending.clear()
         return rest
+
+
+TARGET_LOUDNESS_DBFS = -20.0
+"""RMS level cloud audio is brought to, so replies sound equally loud whatever the provider did."""
+
+_PEAK_CEILING = 0.95
+
+
+def decode_audio(data: bytes, sample_rate: int) -> np.ndarray:
+    """Decode an audio file held in memory (WAV, FLAC, Ogg, MP3) to mono float32 at `sample_rate`.
+
+    Raises ValueError when the bytes are not audio or hold no samples.
+    """
+    try:
+        samples, source_rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError) as err:
+        raise ValueError(f"not a readable audio file ({err})") from err
+    if samples.size == 0:
+        raise ValueError("the audio file holds no samples")
+    mono = samples.mean(axis=1)
+    if not np.isfinite(mono).all():
+        raise ValueError("the audio holds invalid samples")
+    if source_rate != sample_rate:
+        mono = soxr.resample(mono, source_rate, sample_rate, quality="HQ")
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def normalize_loudness(
+    samples: np.ndarray, sample_rate: int, target_dbfs: float = TARGET_LOUDNESS_DBFS
+) -> np.ndarray:
+    """Scale to an RMS of `target_dbfs` over the non-silent frames, never past a -0.4 dBFS peak."""
+    rms = _frame_rms(samples, sample_rate)
+    voiced = rms[rms > 10 ** (SILENCE_DBFS / 20)]
+    peak = float(np.abs(samples).max()) if samples.size else 0.0
+    if voiced.size == 0 or peak == 0.0:
+        return samples
+    gain = 10 ** (target_dbfs / 20) / float(np.sqrt(np.mean(np.square(voiced))))
+    return (samples * min(gain, _PEAK_CEILING / peak)).astype(np.float32)
+
+
+def encode_reference(clips: Sequence[Path], max_seconds: float, sample_rate: int = 22_050) -> bytes:
+    """Join clips (mono, `sample_rate`, at most `max_seconds`) into one compact Ogg Vorbis file.
+
+    Cloud providers take a single reference file by URL; Ogg keeps a 30 s reference near 200 KB
+    where 16-bit WAV would be 1.3 MB.
+    """
+    joined = np.concatenate([load_clip(clip, sample_rate) for clip in clips])
+    joined = joined[: int(max_seconds * sample_rate)]
+    buffer = io.BytesIO()
+    soundfile.write(buffer, joined, sample_rate, format="OGG", subtype="VORBIS")
+    return buffer.getvalue()

@@ -31,6 +31,30 @@ class ErrorCode(StrEnum):
     SYNTHESIS_FAILED = "synthesis-failed"
     """The engine failed while producing audio."""
 
+    PROVIDER_AUTH = "provider-auth"
+    """The cloud provider refused the API token or key (401/403)."""
+
+    PROVIDER_BALANCE = "provider-balance"
+    """The cloud provider account has no credit left (402)."""
+
+    PROVIDER_REJECTED = "provider-rejected"
+    """The cloud provider rejected the request's input (400/422); the text gives its reason."""
+
+    PROVIDER_THROTTLED = "provider-throttled"
+    """The cloud provider kept answering 429 beyond the retry budget."""
+
+    PROVIDER_FAILED = "provider-failed"
+    """The provider's prediction failed; the text gives the provider's error."""
+
+    PROVIDER_UNAVAILABLE = "provider-unavailable"
+    """The provider could not be reached or kept failing with server errors."""
+
+    PROVIDER_TIMEOUT = "provider-timeout"
+    """The provider did not deliver audio within the deadline (--provider-timeout)."""
+
+    PROVIDER_BAD_AUDIO = "provider-bad-audio"
+    """The provider's output was not readable audio, or was empty."""
+
 
 class SpeechError(Exception):
     """A failure to report to the client, with a readable message and a stable code."""

@@ -1,11 +1,12 @@
 """Wiring: settings + engine → synthesis service → Wyoming server."""
 
 import logging
+from collections.abc import Mapping
 from functools import partial
 
 from wyoming.server import AsyncServer, HandlerFactory
 
-from .engines.base import Engine
+from .engines.base import Engine, EngineUnavailableError
 from .handler import WyomingTtsHandler
 from .settings import Settings
 from .synthesis import ServiceSettings, SynthesisService
@@ -15,18 +16,62 @@ _LOGGER = logging.getLogger(__name__)
 
 
 def create_engine(settings: Settings) -> Engine:
-    """The local XTTS-v2 engine (imported here so torch loads only when it is used)."""
-    from .engines.local import LocalEngineConfig, XttsEngine
+    """The engine the settings ask for; only the local one imports torch."""
+    if settings.engine == "local":
+        try:
+            from .engines.local import LocalEngineConfig, XttsEngine
+        except ImportError as err:
+            raise EngineUnavailableError(
+                f"The local engine needs PyTorch and coqui-tts, which are not installed "
+                f"({err}): install them with pip install 'wyoming-xtts[local]' (script/install "
+                "in a clone), "
+                "or use a cloud provider with --engine replicate or --engine pixazo."
+            ) from None
 
-    return XttsEngine(
-        LocalEngineConfig(
-            model_dir=settings.model_dir,
-            data_dir=settings.data_dir,
-            device=settings.device,
-            default_language=settings.default_language,
-            licence_accepted=settings.agree_cpml,
-            builtin_speakers=settings.builtin_speakers,
+        return XttsEngine(
+            LocalEngineConfig(
+                model_dir=settings.model_dir,
+                data_dir=settings.data_dir,
+                device=settings.device,
+                default_language=settings.default_language,
+                licence_accepted=settings.agree_cpml,
+                builtin_speakers=settings.builtin_speakers,
+            )
         )
+    return create_cloud_engine(settings)
+
+
+def create_cloud_engine(settings: Settings, environ: Mapping[str, str] | None = None) -> Engine:
+    """A cloud engine for `settings.engine` (`replicate` or `pixazo`)."""
+    from .engines import pixazo, replicate
+    from .engines.cloud import CloudEngine, CloudProvider, CloudSettings
+    from .engines.http import RetryPolicy, load_secret
+
+    retry = RetryPolicy()
+    provider: CloudProvider
+    if settings.engine == "replicate":
+        provider = replicate.ReplicateProvider(
+            settings.provider_url or replicate.DEFAULT_BASE_URL,
+            load_secret(("REPLICATE_API_TOKEN",), settings.api_key_file, environ),
+            settings.replicate_version or replicate.DEFAULT_VERSION,
+            retry,
+        )
+    elif settings.engine == "pixazo":
+        provider = pixazo.PixazoProvider(
+            settings.provider_url or pixazo.DEFAULT_BASE_URL,
+            load_secret(("PIXAZO_API_KEY",), settings.api_key_file, environ),
+            retry,
+        )
+    else:
+        raise ValueError(f"unknown engine {settings.engine!r}")
+    return CloudEngine(
+        provider,
+        CloudSettings(
+            timeout_s=settings.provider_timeout,
+            segments_in_flight=settings.segments_in_flight,
+            max_requests=settings.provider_concurrency,
+            cleanup_voice=settings.cleanup_voice,
+        ),
     )
 
 

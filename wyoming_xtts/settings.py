@@ -21,6 +21,9 @@ ENV_PREFIX = "WYOMING_XTTS_"
 DEFAULT_URI = "tcp://0.0.0.0:10200"
 DEFAULT_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
+ENGINES = ("local", "replicate", "pixazo")
+"""Where speech is made: the local model, or a cloud provider."""
+
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 _URI = re.compile(r"^(tcp://[^:/]*:\d+|unix://.+|stdio://)$")
 _TRUE = {"1", "true", "yes", "on"}
@@ -33,6 +36,9 @@ class Settings:
 
     uri: str = DEFAULT_URI
     """Where to listen: `tcp://HOST:PORT`, `unix://PATH` or `stdio://`."""
+
+    engine: str = "local"
+    """`local` (XTTS-v2 on this machine), `replicate` or `pixazo` (cloud providers)."""
 
     voices_dir: Path = Path("voices")
     """Directory of voice profiles (one sub-directory per voice); only ever read."""
@@ -63,6 +69,27 @@ class Settings:
 
     agree_cpml: bool = False
     """The user accepts the CPML licence of the XTTS-v2 weights (allows the download)."""
+
+    provider_url: str | None = None
+    """Base URL of the cloud provider's API; None uses the provider's real one."""
+
+    api_key_file: Path | None = None
+    """File holding the provider's API key; None reads it from the environment."""
+
+    replicate_version: str | None = None
+    """Replicate model version id of lucataco/xtts-v2; None uses the pinned one."""
+
+    cleanup_voice: bool = False
+    """Ask the cloud provider to denoise reference clips (profiles can override)."""
+
+    provider_timeout: float = 60.0
+    """Seconds a cloud provider gets to deliver one segment's audio."""
+
+    segments_in_flight: int = 3
+    """Cloud predictions of one reply running at once (later sentences ahead of playback)."""
+
+    provider_concurrency: int = 8
+    """Cloud predictions running at once across all clients."""
 
     debug: bool = False
     """Log at DEBUG level."""
@@ -126,6 +153,7 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         )
 
     option("uri", defaults.uri, "where to listen: tcp://HOST:PORT, unix://PATH or stdio://")
+    option("engine", defaults.engine, "local, replicate or pixazo", choices=ENGINES)
     option("voices-dir", defaults.voices_dir, "directory of voice profiles")
     option("data-dir", defaults.data_dir, "writable directory for the model and caches")
     option("model-dir", None, "XTTS-v2 checkpoint directory (else the release is downloaded)")
@@ -139,6 +167,28 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     option("samples-per-chunk", defaults.samples_per_chunk, "samples per audio chunk")
     option("max-text-chars", defaults.max_text_chars, "longest text of one response")
     option("log-format", defaults.log_format, "Python logging format")
+    option("provider-url", None, "cloud provider API base URL (default: the real one)")
+    option(
+        "api-key-file",
+        None,
+        "file with the provider API key (else REPLICATE_API_TOKEN / PIXAZO_API_KEY)",
+    )
+    option("replicate-version", None, "lucataco/xtts-v2 version id (default: the pinned one)")
+    option("provider-timeout", defaults.provider_timeout, "seconds per segment at a cloud provider")
+    option(
+        "segments-in-flight", defaults.segments_in_flight, "cloud predictions of one reply at once"
+    )
+    option(
+        "provider-concurrency",
+        defaults.provider_concurrency,
+        "cloud predictions at once, all clients",
+    )
+    parser.add_argument(
+        "--cleanup-voice",
+        action="store_true",
+        default=_env_flag(env, "cleanup-voice"),
+        help="ask the cloud provider to denoise reference clips (voice.toml can override)",
+    )
     parser.add_argument(
         "--no-builtin-speakers",
         action="store_true",
@@ -182,8 +232,23 @@ def _validated(args: argparse.Namespace) -> Settings:
             f"--default-language {args.default_language!r} is not one XTTS-v2 speaks "
             f"({', '.join(XTTS_LANGUAGES)})"
         )
+    try:
+        timeout = float(args.provider_timeout)
+    except ValueError:
+        raise SettingsError(
+            f"--provider-timeout must be a number of seconds, not {args.provider_timeout!r}"
+        ) from None
+    if not 1.0 <= timeout <= 3600.0:
+        raise SettingsError(
+            f"--provider-timeout must be between 1 and 3600 seconds, not {timeout:g}"
+        )
+    if args.provider_url and not re.match(r"^https?://[^\s/]+", args.provider_url):
+        raise SettingsError(
+            f"--provider-url {args.provider_url!r} must be an http:// or https:// URL"
+        )
     return Settings(
         uri=args.uri,
+        engine=args.engine,
         voices_dir=Path(args.voices_dir).expanduser(),
         data_dir=Path(args.data_dir).expanduser(),
         model_dir=Path(args.model_dir).expanduser() if args.model_dir else None,
@@ -194,6 +259,15 @@ def _validated(args: argparse.Namespace) -> Settings:
         samples_per_chunk=_positive_int("samples-per-chunk", args.samples_per_chunk, 64, 65536),
         max_text_chars=_positive_int("max-text-chars", args.max_text_chars, 1, 1_000_000),
         agree_cpml=args.agree_cpml,
+        provider_url=args.provider_url or None,
+        api_key_file=Path(args.api_key_file).expanduser() if args.api_key_file else None,
+        replicate_version=args.replicate_version or None,
+        cleanup_voice=args.cleanup_voice,
+        provider_timeout=timeout,
+        segments_in_flight=_positive_int("segments-in-flight", args.segments_in_flight, 1, 16),
+        provider_concurrency=_positive_int(
+            "provider-concurrency", args.provider_concurrency, 1, 64
+        ),
         debug=args.debug,
         log_format=args.log_format,
     )

@@ -7,7 +7,7 @@ events; the handler knows nothing of engines.
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
 
@@ -73,30 +73,34 @@ class SynthesisService:
         return self.engine.sample_rate
 
     async def list_voices(self) -> list[VoiceListing]:
-        """Usable profiles (read from disk now) followed by the engine's built-in speakers."""
+        """Usable profiles (read from disk now) followed by the engine's built-in speakers.
+
+        A voice is listed under the languages the engine can speak, and only if it can
+        speak the voice's first language, the one it is spoken in.
+        """
         profiles = await asyncio.to_thread(self._library.scan)
-        listings = [
-            VoiceListing(
-                name=profile.name,
-                description=profile.description,
-                languages=tuple(advertised_tag(code) for code in profile.voice.languages),
-                builtin=False,
-            )
-            for profile in profiles
-            if profile.usable
+        voices = [
+            (profile.voice, profile.description, False) for profile in profiles if profile.usable
         ]
-        taken = {listing.name for listing in listings}
-        listings.extend(
-            VoiceListing(
-                name=voice.name,
-                description=f"{voice.name} (XTTS-v2 studio speaker)",
-                languages=tuple(advertised_tag(code) for code in voice.languages),
-                builtin=True,
-            )
+        taken = {voice.name for voice, _, _ in voices}
+        voices.extend(
+            (voice, f"{voice.name} (XTTS-v2 studio speaker)", True)
             for voice in self.engine.builtin_voices()
             if voice.name not in taken
         )
-        return listings
+        supported = set(self.engine.languages)
+        return [
+            VoiceListing(
+                name=voice.name,
+                description=description,
+                languages=tuple(
+                    advertised_tag(code) for code in voice.languages if code in supported
+                ),
+                builtin=builtin,
+            )
+            for voice, description, builtin in voices
+            if voice.languages[0] in supported
+        ]
 
     async def resolve_voice(self, name: str | None) -> Voice:
         """The voice for a requested name (None: the default); raises `SpeechError`."""
@@ -160,28 +164,108 @@ class SynthesisService:
         language = self.language_for(voice)
         chunker = PcmChunker(self._settings.samples_per_chunk)
         pause = to_pcm16(np.zeros(int(self.sample_rate * SENTENCE_PAUSE_SECONDS), np.float32))
-        spoken = 0
-        async with aclosing(_segments(text, language)) as segments:
-            async for segment in segments:
-                if spoken:
+        segments = _Counted(_segments(text, language))
+        depth = self.engine.segments_in_flight
+        audio = (
+            self._streamed(segments, language, voice)
+            if depth <= 1
+            else self._pipelined(segments, language, voice, depth)
+        )
+        current = 0
+        async with aclosing(segments), aclosing(audio) as pieces:
+            async for index, piece in pieces:
+                if index != current:
+                    current = index
                     for chunk in chunker.push(pause):
                         yield chunk
-                _LOGGER.debug("Segment %d (%s, %s): %r", spoken, language, voice.name, segment)
-                # Closing explicitly (not at garbage collection) is what stops the engine
-                # promptly when the client goes away mid-segment.
-                async with (
-                    self._slots,
-                    aclosing(self.engine.synthesize(segment, language, voice)) as audio_pieces,
-                ):
-                    async for audio in audio_pieces:
-                        for chunk in chunker.push(to_pcm16(audio)):
-                            yield chunk
-                spoken += 1
-        if not spoken:
+                for chunk in chunker.push(to_pcm16(piece)):
+                    yield chunk
+        if not segments.count:
             raise SpeechError(ErrorCode.EMPTY_TEXT, "There is no text to speak.")
         rest = chunker.flush()
         if rest:
             yield rest
+
+    async def _streamed(
+        self, segments: AsyncIterator[str], language: str, voice: Voice
+    ) -> AsyncGenerator[tuple[int, np.ndarray], None]:
+        """Each segment's audio as the engine produces it, one segment at a time."""
+        index = 0
+        async for segment in segments:
+            _LOGGER.debug("Segment %d (%s, %s): %r", index, language, voice.name, segment)
+            # Closing explicitly (not at garbage collection) is what stops the engine
+            # promptly when the client goes away mid-segment.
+            async with (
+                self._slots,
+                aclosing(self.engine.synthesize(segment, language, voice)) as pieces,
+            ):
+                async for piece in pieces:
+                    yield index, piece
+            index += 1
+
+    async def _pipelined(
+        self, segments: AsyncIterator[str], language: str, voice: Voice, depth: int
+    ) -> AsyncGenerator[tuple[int, np.ndarray], None]:
+        """Up to `depth` segments synthesized at once, their audio delivered in order."""
+        ahead = asyncio.Semaphore(depth)
+        ready: asyncio.Queue[asyncio.Task[list[np.ndarray]] | Exception | None] = asyncio.Queue()
+        running: set[asyncio.Task[list[np.ndarray]]] = set()
+
+        async def start_segments() -> None:
+            try:
+                async for segment in segments:
+                    await ahead.acquire()
+                    _LOGGER.debug("Segment (%s, %s): %r", language, voice.name, segment)
+                    task = asyncio.create_task(self._whole_segment(segment, language, voice))
+                    running.add(task)
+                    ready.put_nowait(task)
+                ready.put_nowait(None)
+            except Exception as err:  # noqa: BLE001 - re-raised in order by the consumer below
+                ready.put_nowait(err)
+
+        producer = asyncio.create_task(start_segments())
+        try:
+            index = 0
+            while (item := await ready.get()) is not None:
+                if isinstance(item, Exception):
+                    raise item
+                pieces = await item
+                running.discard(item)
+                for piece in pieces:
+                    yield index, piece
+                ahead.release()
+                index += 1
+        finally:
+            producer.cancel()
+            for task in running:
+                task.cancel()
+            await asyncio.gather(producer, *running, return_exceptions=True)
+
+    async def _whole_segment(self, segment: str, language: str, voice: Voice) -> list[np.ndarray]:
+        async with (
+            self._slots,
+            aclosing(self.engine.synthesize(segment, language, voice)) as pieces,
+        ):
+            return [piece async for piece in pieces]
+
+
+class _Counted:
+    """Passes segments through, counting them."""
+
+    def __init__(self, segments: AsyncGenerator[str, None]) -> None:
+        self._segments = segments
+        self.count = 0
+
+    def __aiter__(self) -> "_Counted":
+        return self
+
+    async def __anext__(self) -> str:
+        segment = await anext(self._segments)
+        self.count += 1
+        return segment
+
+    async def aclose(self) -> None:
+        await self._segments.aclose()
 
 
 async def _segments(text: AsyncIterable[str], language: str) -> AsyncGenerator[str, None]:

@@ -33,7 +33,11 @@ PROFILE_FILE = "voice.toml"
 # starting with a dot (hidden directories such as caches are not profiles) and never `..`.
 _VALID_NAME = re.compile(r"^[^\W][\w .-]{0,63}$")
 
-_TOP_LEVEL_KEYS = frozenset({"description", "language", "languages", "synthesis"})
+_PUBLIC_URL = re.compile(r"^https?://[^\s/]+/\S*$")
+
+_TOP_LEVEL_KEYS = frozenset(
+    {"description", "language", "languages", "synthesis", "speaker_url", "cleanup_voice"}
+)
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,12 @@ class Voice:
 
     clips: tuple[Path, ...] = ()
     """Reference clips to clone; empty for a built-in speaker of the engine."""
+
+    speaker_url: str | None = None
+    """Public http(s) URL of a reference clip, for cloud providers that fetch it themselves."""
+
+    cleanup_voice: bool | None = None
+    """Ask a cloud provider to denoise the reference; None uses the server's default."""
 
     @property
     def is_builtin(self) -> bool:
@@ -181,6 +191,16 @@ class VoiceLibrary:
 
         languages = _read_languages(settings, self._default_language, errors)
         generation = _read_generation(settings.get("synthesis", {}), errors)
+        speaker_url = settings.get("speaker_url")
+        if speaker_url is not None and not (
+            isinstance(speaker_url, str) and _PUBLIC_URL.match(speaker_url)
+        ):
+            errors.append(f"{PROFILE_FILE}: speaker_url must be an http:// or https:// URL.")
+            speaker_url = None
+        cleanup_voice = settings.get("cleanup_voice")
+        if cleanup_voice is not None and not isinstance(cleanup_voice, bool):
+            errors.append(f"{PROFILE_FILE}: cleanup_voice must be true or false.")
+            cleanup_voice = None
 
         clips = tuple(
             sorted(
@@ -199,7 +219,14 @@ class VoiceLibrary:
             errors.extend(report.errors)
             warnings.extend(report.warnings)
 
-        voice = Voice(name=directory.name, languages=languages, generation=generation, clips=clips)
+        voice = Voice(
+            name=directory.name,
+            languages=languages,
+            generation=generation,
+            clips=clips,
+            speaker_url=speaker_url,
+            cleanup_voice=cleanup_voice,
+        )
         return VoiceProfile(
             voice=voice,
             directory=directory,

@@ -55,7 +55,15 @@ class Engine(Protocol):
 
     @property
     def max_concurrency(self) -> int:
-        """How many segments may be synthesized at once (one local model: 1)."""
+        """How many segments may be synthesized at once, all clients together (local: 1)."""
+
+    @property
+    def segments_in_flight(self) -> int:
+        """How many segments of one reply may be synthesized ahead of playback.
+
+        1 streams each segment's audio as it is produced (local model); more collects whole
+        segments and keeps later ones running while earlier ones play (cloud providers).
+        """
 
     async def start(self) -> None:
         """Load the model or open connections; raises with a clear message when it cannot."""

@@ -118,6 +118,10 @@ class XttsEngine:
         return 1
 
     @property
+    def segments_in_flight(self) -> int:
+        return 1
+
+    @property
     def conditioning_computed(self) -> int:
         """How many times conditioning was computed rather than found in a cache."""
         return self._cache.computed if self._cache else 0
