@@ -165,7 +165,11 @@ class FakeReplicate(FakeProvider):
     def __init__(self) -> None:
         super().__init__()
         self.processing_s = 0.05
-        """How long a prediction takes once created."""
+        """How long a prediction takes once created (plus `processing_s_per_char`)."""
+        self.processing_s_per_char = 0.0
+        """Extra prediction time per character of text, as a real model takes."""
+        self.audio_s_per_char: float | None = None
+        """Output length per character of text (None: a fixed 0.6 s tone)."""
         self.hold_s = 60.0
         """Longest `Prefer: wait` the fake honours (0: answer at once, still `starting`)."""
         self.throttle_creates = 0
@@ -277,10 +281,12 @@ class FakeReplicate(FakeProvider):
             "error": None,
         }
         elapsed = time.monotonic() - prediction.created
+        text = prediction.input.get("text", "")
+        busy = self.processing_s + self.processing_s_per_char * len(text)
         if prediction.canceled:
             state["status"] = "canceled"
-        elif self.never_finish or elapsed < self.processing_s:
-            state["status"] = "starting" if elapsed < self.processing_s / 2 else "processing"
+        elif self.never_finish or elapsed < busy:
+            state["status"] = "starting" if elapsed < busy / 2 else "processing"
         elif self.prediction_error:
             state.update(status="failed", error=self.prediction_error)
         else:
@@ -288,7 +294,7 @@ class FakeReplicate(FakeProvider):
             state.update(
                 status="succeeded",
                 output=f"{output_base}/output/{prediction.id}.wav",
-                metrics={"predict_time": self.processing_s},
+                metrics={"predict_time": busy},
             )
         return state
 
@@ -303,7 +309,9 @@ class FakeReplicate(FakeProvider):
             buffer = io.BytesIO()
             soundfile.write(buffer, np.zeros(0), 24_000, format="WAV", subtype="PCM_16")
             return 200, {"Content-Type": "audio/wav"}, buffer.getvalue()
-        return 200, {"Content-Type": "audio/wav"}, tone_for(prediction.input.get("text", ""))
+        text = prediction.input.get("text", "")
+        seconds = 0.6 if self.audio_s_per_char is None else self.audio_s_per_char * len(text)
+        return 200, {"Content-Type": "audio/wav"}, tone_for(text, seconds)
 
 
 class FakePixazo(FakeProvider):
