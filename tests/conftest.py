@@ -14,6 +14,7 @@ from wyoming.event import Event
 from wyoming.server import AsyncTcpServer
 
 from wyoming_xtts.engines.base import EngineInfo
+from wyoming_xtts.language_detection import LanguageDetector
 from wyoming_xtts.server import build_service, create_engine, handler_factory
 from wyoming_xtts.settings import Settings
 from wyoming_xtts.voices import Voice
@@ -22,6 +23,8 @@ from .clips import write_profile
 from .xtts_checkpoint import build_checkpoint
 
 BUILTIN_SPEAKERS = ("Ana Florence", "Claribel Dervla")
+DETECTOR = LanguageDetector()
+"""One language model for every test server (it takes half a second to load)."""
 RESPONSE_TIMEOUT = 120.0
 
 
@@ -136,7 +139,7 @@ class serving:
         self._server: AsyncTcpServer | None = None
 
     async def __aenter__(self) -> int:
-        service = build_service(self._settings, self._engine)  # type: ignore[arg-type]
+        service = build_service(self._settings, self._engine, DETECTOR)  # type: ignore[arg-type]
         self._server = AsyncTcpServer("127.0.0.1", self._port)
         await self._server.start(handler_factory(service, self._settings))
         return self._port

@@ -1,5 +1,6 @@
 """Wiring: settings + engine → synthesis service → Wyoming server."""
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from functools import partial
@@ -8,6 +9,7 @@ from wyoming.server import AsyncServer, HandlerFactory
 
 from .engines.base import Engine, EngineUnavailableError
 from .handler import WyomingTtsHandler
+from .language_detection import LanguageDetector
 from .settings import Settings
 from .synthesis import ServiceSettings, SynthesisService
 from .voices import VoiceLibrary
@@ -75,14 +77,19 @@ def create_cloud_engine(settings: Settings, environ: Mapping[str, str] | None = 
     )
 
 
-def build_service(settings: Settings, engine: Engine) -> SynthesisService:
+def build_service(
+    settings: Settings, engine: Engine, detector: LanguageDetector | None = None
+) -> SynthesisService:
     """The synthesis service over a started engine and the voices directory."""
     return SynthesisService(
         engine,
         VoiceLibrary(settings.voices_dir, settings.default_language),
         ServiceSettings(
-            default_voice=settings.default_voice, samples_per_chunk=settings.samples_per_chunk
+            default_voice=settings.default_voice,
+            samples_per_chunk=settings.samples_per_chunk,
+            detect_language=settings.language_detection,
         ),
+        detector,
     )
 
 
@@ -96,7 +103,9 @@ async def serve(settings: Settings) -> None:
     engine = create_engine(settings)
     await engine.start()
     try:
-        service = build_service(settings, engine)
+        detector = LanguageDetector()
+        await asyncio.to_thread(detector.load)
+        service = build_service(settings, engine, detector)
         voices = await service.list_voices()
         names = ", ".join(voice.name for voice in voices[:20])
         _LOGGER.info(

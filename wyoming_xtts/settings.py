@@ -91,6 +91,9 @@ class Settings:
     provider_concurrency: int = 8
     """Cloud predictions running at once across all clients."""
 
+    language_detection: bool = True
+    """Voices with several languages speak each segment in the language it is written in."""
+
     debug: bool = False
     """Log at DEBUG level."""
 
@@ -190,6 +193,12 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="ask the cloud provider to denoise reference clips (voice.toml can override)",
     )
     parser.add_argument(
+        "--no-language-detection",
+        action="store_true",
+        default=_env_flag(env, "no-language-detection"),
+        help="voices always speak their first language (see voice.toml detect_language)",
+    )
+    parser.add_argument(
         "--no-builtin-speakers",
         action="store_true",
         default=_env_flag(env, "no-builtin-speakers"),
@@ -268,6 +277,7 @@ def _validated(args: argparse.Namespace) -> Settings:
         provider_concurrency=_positive_int(
             "provider-concurrency", args.provider_concurrency, 1, 64
         ),
+        language_detection=not args.no_language_detection,
         debug=args.debug,
         log_format=args.log_format,
     )

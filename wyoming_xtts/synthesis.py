@@ -9,15 +9,16 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .audio import PcmChunker, to_pcm16
 from .engines.base import Engine
 from .errors import ErrorCode, SpeechError
-from .languages import advertised_tag
-from .text import SentenceStream
+from .language_detection import LanguageDetector, ReplyLanguage
+from .languages import advertised_tag, normalize_language
+from .text import Segment, reply_segments
 from .voices import Voice, VoiceLibrary, is_valid_voice_name
 
 _LOGGER = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ SENTENCE_PAUSE_SECONDS = 0.25
 """Silence inserted between segments: XTTS ends a sentence without a pause of its own."""
 
 _MAX_NAMES_IN_ERROR = 12
+_LANGUAGE_SUFFIX = "@"
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,9 @@ class ServiceSettings:
 
     samples_per_chunk: int
     """Samples per PCM chunk handed to the handler."""
+
+    detect_language: bool = True
+    """Let voices with several languages speak each segment in the language it is in."""
 
 
 @dataclass(frozen=True)
@@ -59,10 +64,17 @@ class VoiceListing:
 class SynthesisService:
     """Speaks text in a voice through one engine, for any number of connections."""
 
-    def __init__(self, engine: Engine, library: VoiceLibrary, settings: ServiceSettings) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        library: VoiceLibrary,
+        settings: ServiceSettings,
+        detector: LanguageDetector | None = None,
+    ) -> None:
         self.engine = engine
         self._library = library
         self._settings = settings
+        self._detector = detector or LanguageDetector()
         # asyncio semaphores wake waiters in FIFO order, and a slot is held per segment, not
         # per response: a long reply cannot keep a short one waiting for more than a segment.
         self._slots = asyncio.Semaphore(engine.max_concurrency)
@@ -75,8 +87,8 @@ class SynthesisService:
     async def list_voices(self) -> list[VoiceListing]:
         """Usable profiles (read from disk now) followed by the engine's built-in speakers.
 
-        A voice is listed under the languages the engine can speak, and only if it can
-        speak the voice's first language, the one it is spoken in.
+        A voice is listed under those of its languages the engine can speak, and not at
+        all if the engine speaks none of them.
         """
         profiles = await asyncio.to_thread(self._library.scan)
         voices = [
@@ -99,13 +111,27 @@ class SynthesisService:
                 builtin=builtin,
             )
             for voice, description, builtin in voices
-            if voice.languages[0] in supported
+            if supported.intersection(voice.languages)
         ]
 
     async def resolve_voice(self, name: str | None) -> Voice:
-        """The voice for a requested name (None: the default); raises `SpeechError`."""
+        """The voice for a requested name (None: the default); raises `SpeechError`.
+
+        `NAME@LANG` (e.g. `grandma@de`) is voice NAME always speaking LANG: the override for
+        automations when detection is not wanted.
+        """
         if name is None:
             return await self._default_voice()
+        base, suffix, tag = name.rpartition(_LANGUAGE_SUFFIX)
+        if suffix and base:
+            language = normalize_language(tag)
+            if language is None:
+                raise SpeechError(
+                    ErrorCode.LANGUAGE_UNSUPPORTED,
+                    f"{tag[:20]!r} in {name[:80]!r} is not a language XTTS-v2 speaks.",
+                )
+            voice = await self.resolve_voice(base)
+            return replace(voice, languages=(language,), detect_language=False)
         if is_valid_voice_name(name):
             profile = await asyncio.to_thread(self._library.find, name)
             if profile is not None:
@@ -143,16 +169,13 @@ class SynthesisService:
             "add one to the voices directory.",
         )
 
-    def language_for(self, voice: Voice) -> str:
-        """The language a voice speaks in this engine; raises `SpeechError` if unsupported."""
-        language = voice.languages[0]
+    def _check_language(self, voice: Voice, language: str) -> None:
         if language not in self.engine.languages:
             raise SpeechError(
                 ErrorCode.LANGUAGE_UNSUPPORTED,
-                f"Voice {voice.name!r} speaks {language!r}, which this model cannot speak "
-                f"(it speaks {', '.join(self.engine.languages)}).",
+                f"Voice {voice.name!r} would speak {language!r} here, which this engine cannot "
+                f"speak (it speaks {', '.join(self.engine.languages)}).",
             )
-        return language
 
     async def speak(self, text: AsyncIterable[str], voice: Voice) -> AsyncGenerator[bytes, None]:
         """PCM chunks (16-bit mono at `sample_rate`) for text arriving in pieces.
@@ -161,15 +184,21 @@ class SynthesisService:
         far; closing the iterator stops the engine. Raises `SpeechError(EMPTY_TEXT)` when the
         text holds nothing to say.
         """
-        language = self.language_for(voice)
+        reply_language = ReplyLanguage(
+            self._detector,
+            voice.languages,
+            voice.detect_language and self._settings.detect_language,
+        )
+        if voice.detect_language and len(voice.languages) > 1:
+            await asyncio.to_thread(self._detector.load)  # once; about 0.5 s
         chunker = PcmChunker(self._settings.samples_per_chunk)
         pause = to_pcm16(np.zeros(int(self.sample_rate * SENTENCE_PAUSE_SECONDS), np.float32))
-        segments = _Counted(_segments(text, language))
+        segments = _Counted(reply_segments(text, reply_language))
         depth = self.engine.segments_in_flight
         audio = (
-            self._streamed(segments, language, voice)
+            self._streamed(segments, voice)
             if depth <= 1
-            else self._pipelined(segments, language, voice, depth)
+            else self._pipelined(segments, voice, depth)
         )
         current = 0
         async with aclosing(segments), aclosing(audio) as pieces:
@@ -187,24 +216,27 @@ class SynthesisService:
             yield rest
 
     async def _streamed(
-        self, segments: AsyncIterator[str], language: str, voice: Voice
+        self, segments: AsyncIterator[Segment], voice: Voice
     ) -> AsyncGenerator[tuple[int, np.ndarray], None]:
         """Each segment's audio as the engine produces it, one segment at a time."""
         index = 0
         async for segment in segments:
-            _LOGGER.debug("Segment %d (%s, %s): %r", index, language, voice.name, segment)
+            self._check_language(voice, segment.language)
+            _LOGGER.debug(
+                "Segment %d (%s, %s): %r", index, segment.language, voice.name, segment.text
+            )
             # Closing explicitly (not at garbage collection) is what stops the engine
             # promptly when the client goes away mid-segment.
             async with (
                 self._slots,
-                aclosing(self.engine.synthesize(segment, language, voice)) as pieces,
+                aclosing(self.engine.synthesize(segment.text, segment.language, voice)) as pieces,
             ):
                 async for piece in pieces:
                     yield index, piece
             index += 1
 
     async def _pipelined(
-        self, segments: AsyncIterator[str], language: str, voice: Voice, depth: int
+        self, segments: AsyncIterator[Segment], voice: Voice, depth: int
     ) -> AsyncGenerator[tuple[int, np.ndarray], None]:
         """Up to `depth` segments synthesized at once, their audio delivered in order."""
         ahead = asyncio.Semaphore(depth)
@@ -215,8 +247,10 @@ class SynthesisService:
             try:
                 async for segment in segments:
                     await ahead.acquire()
-                    _LOGGER.debug("Segment (%s, %s): %r", language, voice.name, segment)
-                    task = asyncio.create_task(self._whole_segment(segment, language, voice))
+                    _LOGGER.debug(
+                        "Segment (%s, %s): %r", segment.language, voice.name, segment.text
+                    )
+                    task = asyncio.create_task(self._whole_segment(segment, voice))
                     running.add(task)
                     ready.put_nowait(task)
                 ready.put_nowait(None)
@@ -241,10 +275,11 @@ class SynthesisService:
                 task.cancel()
             await asyncio.gather(producer, *running, return_exceptions=True)
 
-    async def _whole_segment(self, segment: str, language: str, voice: Voice) -> list[np.ndarray]:
+    async def _whole_segment(self, segment: Segment, voice: Voice) -> list[np.ndarray]:
+        self._check_language(voice, segment.language)
         async with (
             self._slots,
-            aclosing(self.engine.synthesize(segment, language, voice)) as pieces,
+            aclosing(self.engine.synthesize(segment.text, segment.language, voice)) as pieces,
         ):
             return [piece async for piece in pieces]
 
@@ -252,26 +287,17 @@ class SynthesisService:
 class _Counted:
     """Passes segments through, counting them."""
 
-    def __init__(self, segments: AsyncGenerator[str, None]) -> None:
+    def __init__(self, segments: AsyncGenerator[Segment, None]) -> None:
         self._segments = segments
         self.count = 0
 
     def __aiter__(self) -> "_Counted":
         return self
 
-    async def __anext__(self) -> str:
+    async def __anext__(self) -> Segment:
         segment = await anext(self._segments)
         self.count += 1
         return segment
 
     async def aclose(self) -> None:
         await self._segments.aclose()
-
-
-async def _segments(text: AsyncIterable[str], language: str) -> AsyncGenerator[str, None]:
-    stream = SentenceStream(language)
-    async for piece in text:
-        for segment in stream.push(piece):
-            yield segment
-    for segment in stream.finish():
-        yield segment

@@ -1,5 +1,8 @@
 """Text arriving in arbitrary pieces → segments XTTS-v2 speaks well.
 
+The pipeline of one reply: Markdown/emoji clean-up (`text_cleanup`), sentences, the language
+of each sentence (`language_detection`), the length limit of that language.
+
 Sentence boundaries come from pysbd (rule-based, per language, handles "Dr.", "3.5", "e.g.",
 ellipses and quotes). A sentence counts as complete only once a word of the next one has
 arrived, so a boundary is never guessed from a prefix ("It costs 3." + "5 euros"). Segments are
@@ -9,21 +12,62 @@ tends to babble on very short input.
 """
 
 import re
+from collections.abc import AsyncGenerator, AsyncIterable
+from dataclasses import dataclass
 
 import pysbd
 from pysbd.languages import LANGUAGE_CODES
 
+from .language_detection import ReplyLanguage
 from .languages import XTTS_CHAR_LIMITS
+from .text_cleanup import SpeechTextCleaner
 
 MIN_SEGMENT_SHARE = 0.08
 """A segment shorter than this share of the language's limit (20 characters for English,
 7 for Chinese) is merged with its neighbour."""
 
+_SENTENCE_BREAK = re.compile(r"[.!?](?=\s|$)|[\u3002\uff01\uff1f]")
 _CLAUSE_BREAK = re.compile(
     r"[,;:\u2013\u2014\uff0c\u3001\uff1b\uff1a](?=\s|$)|[\uff0c\u3001\uff1b\uff1a]"
 )
 _WHITESPACE = re.compile(r"\s+")
 _FALLBACK_SEGMENTER_LANGUAGE = "en"
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A piece of a reply to synthesize in one model call."""
+
+    text: str
+    """Cleaned text, within the language's character limit."""
+
+    language: str
+    """XTTS language code to speak it in."""
+
+
+async def reply_segments(
+    pieces: AsyncIterable[str], language: ReplyLanguage
+) -> AsyncGenerator[Segment, None]:
+    """A reply arriving in pieces → cleaned segments, each in its language, as they complete.
+
+    Sentences are found with the rules of the voice's first language; each is then spoken
+    in the language it is written in, and split again if that language takes less text.
+    """
+    cleaner = SpeechTextCleaner()
+    sentences = SentenceStream(language.primary)
+    async for piece in pieces:
+        for sentence in sentences.push(cleaner.push(piece)):
+            for segment in _in_its_language(sentence, language):
+                yield segment
+    for sentence in sentences.push(cleaner.finish()) + sentences.finish():
+        for segment in _in_its_language(sentence, language):
+            yield segment
+
+
+def _in_its_language(sentence: str, language: ReplyLanguage) -> list[Segment]:
+    code = language.of(sentence)
+    limit = XTTS_CHAR_LIMITS.get(code, XTTS_CHAR_LIMITS["en"])
+    return [Segment(part, code) for part in split_long(sentence, limit)]
 
 
 def segment_limits(language: str) -> tuple[int, int]:
@@ -109,12 +153,10 @@ def split_long(sentence: str, max_chars: int) -> list[str]:
     while len(rest) > max_chars:
         window = rest[: max_chars + 1]
         floor = max_chars // 3
-        cut = 0
-        clause_ends = [match.end() for match in _CLAUSE_BREAK.finditer(window)]
-        clause_ends = [end for end in clause_ends if floor <= end <= max_chars]
-        if clause_ends:
-            cut = clause_ends[-1]
-        else:
+        cut = _last_break(_SENTENCE_BREAK, window, floor, max_chars) or _last_break(
+            _CLAUSE_BREAK, window, floor, max_chars
+        )
+        if not cut:
             space = window.rfind(" ")
             cut = space if space >= floor else max_chars
         pieces.append(rest[:cut].strip())
@@ -122,3 +164,8 @@ def split_long(sentence: str, max_chars: int) -> list[str]:
     if rest:
         pieces.append(rest)
     return pieces
+
+
+def _last_break(breaks: re.Pattern[str], window: str, floor: int, ceiling: int) -> int:
+    ends = [match.end() for match in breaks.finditer(window) if floor <= match.end() <= ceiling]
+    return ends[-1] if ends else 0

@@ -36,7 +36,15 @@ _VALID_NAME = re.compile(r"^[^\W][\w .-]{0,63}$")
 _PUBLIC_URL = re.compile(r"^https?://[^\s/]+/\S*$")
 
 _TOP_LEVEL_KEYS = frozenset(
-    {"description", "language", "languages", "synthesis", "speaker_url", "cleanup_voice"}
+    {
+        "description",
+        "language",
+        "languages",
+        "detect_language",
+        "synthesis",
+        "speaker_url",
+        "cleanup_voice",
+    }
 )
 
 
@@ -86,7 +94,10 @@ class Voice:
     """Name clients ask for."""
 
     languages: tuple[str, ...]
-    """XTTS language codes the voice speaks; the first is used for synthesis."""
+    """XTTS language codes the voice speaks; the first is the default for a reply."""
+
+    detect_language: bool = True
+    """Speak each segment in the one of `languages` it is written in (else always the first)."""
 
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     """Sampling settings for this voice."""
@@ -201,6 +212,10 @@ class VoiceLibrary:
         if cleanup_voice is not None and not isinstance(cleanup_voice, bool):
             errors.append(f"{PROFILE_FILE}: cleanup_voice must be true or false.")
             cleanup_voice = None
+        detect_language = settings.get("detect_language", True)
+        if not isinstance(detect_language, bool):
+            errors.append(f"{PROFILE_FILE}: detect_language must be true or false.")
+            detect_language = True
 
         clips = tuple(
             sorted(
@@ -222,6 +237,7 @@ class VoiceLibrary:
         voice = Voice(
             name=directory.name,
             languages=languages,
+            detect_language=detect_language,
             generation=generation,
             clips=clips,
             speaker_url=speaker_url,
