@@ -44,6 +44,7 @@ class RecordingEngine:
     started: list[str] = field(default_factory=list)
     finished: list[str] = field(default_factory=list)
     closed_early: list[str] = field(default_factory=list)
+    spoken_in: list[str] = field(default_factory=list)
 
     @property
     def info(self) -> EngineInfo:
@@ -76,6 +77,7 @@ class RecordingEngine:
 
     async def synthesize(self, text: str, language: str, voice: Voice) -> AsyncIterator[np.ndarray]:
         self.started.append(text)
+        self.spoken_in.append(language)
         completed = False
         try:
             async for audio in self.inner.synthesize(text, language, voice):  # type: ignore[attr-defined]
@@ -124,7 +126,7 @@ async def live_server(engine: RecordingEngine, tmp_path: Path) -> AsyncIterator[
     write_profile(voices_dir, "alice", 'description = "Alice"\nlanguages = ["en"]\n')
     settings = Settings(voices_dir=voices_dir, data_dir=tmp_path / "data", max_text_chars=2000)
     async with serving(settings, engine) as port:
-        for record in (engine.started, engine.finished, engine.closed_early):
+        for record in (engine.started, engine.finished, engine.closed_early, engine.spoken_in):
             record.clear()
         yield LiveServer(port=port, voices_dir=voices_dir, engine=engine)
 

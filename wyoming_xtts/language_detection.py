@@ -21,6 +21,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 MIN_LETTERS = 12
 """Segments with fewer letters than this keep the previous segment's language."""
@@ -71,7 +72,7 @@ class LanguageDetector:
     """Chooses among candidate languages; the model loads on first use (about 0.5 s)."""
 
     def __init__(self) -> None:
-        self._model: object | None = None
+        self._model: Any = None  # py3langid's LanguageIdentifier (untyped)
         self._lock = threading.Lock()
 
     def load(self) -> None:
@@ -109,7 +110,7 @@ class LanguageDetector:
 
     def _score(self, text: str, candidates: Sequence[str]) -> tuple[str, float]:
         self.load()
-        ranked = dict(self._model.rank(text))  # type: ignore[attr-defined]
+        ranked = dict(self._model.rank(text))
         scores = {code: ranked[_MODEL_CODE.get(code, code)] for code in candidates}
         top = max(scores.values())
         total = sum(math.exp(score - top) for score in scores.values())

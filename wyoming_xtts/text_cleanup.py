@@ -36,9 +36,10 @@ _LINK = re.compile(r"\[([^\]\n]*)\]\([^)\n]*\)")
 _AUTOLINK = re.compile(r"<(https?://[^>\s]+)>")
 _URL = re.compile(r"\bhttps?://[^\s<>()\[\]]+|\bwww\.[^\s<>()\[\]]+")
 _HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
+_PUNCTUATION = frozenset(".,!?;:…")
 _INLINE_CODE = re.compile(r"`+")
 _EMPHASIS = re.compile(r"\*+|~~|(?<!\w)_+|_+(?!\w)")
-_REPEATED = re.compile(r"([!?])[!?]+|([,;:])\1+|\.{4,}|…{2,}")
+_REPEATED = re.compile(r"([!?])[!?]+|([,;:])\2+|\.{4,}|…{2,}")
 _DASH_RUN = re.compile(r"\s-{2,}\s|\s—\s")
 _SYMBOLS = re.compile(r"[|\\^=<>{}\[\]#*~`_]")
 _EMOJI_LEFTOVERS = re.compile("[\u200d\ufe0e\ufe0f\u20e3\U0001f3fb-\U0001f3ff]")
@@ -69,6 +70,7 @@ class SpeechTextCleaner:
         self._in_code_block = False
         self._line_spoken = ""
         self._raw_last = ""
+        self._space_owed = False
 
     def push(self, text: str) -> str:
         """Add a piece of the reply; return the cleaned text that is now final."""
@@ -117,6 +119,8 @@ class SpeechTextCleaner:
     def _line_part(self, line: str) -> str:
         """The rest of a line that has ended."""
         line = line.rstrip()
+        if line.endswith(":"):
+            line = line[:-1] + "."  # "Ingredients:" before a list: a full stop, then the items
         if self._line_kind is None:
             self._line_kind = self._classify(line)
             line = self._strip_marker(line)
@@ -155,10 +159,9 @@ class SpeechTextCleaner:
         """A line ended: headings, items, rows and paragraphs end their sentence."""
         kind, spoken = self._line_kind, self._line_spoken.rstrip()
         self._line_kind, self._line_spoken, self._raw_last = None, "", ""
+        self._space_owed = False
         if kind in (None, "fence", "code", "rule") or not spoken:
             return ""
-        if spoken.endswith(":"):
-            return ". "  # "Ingredients:" introducing a list: a pause, then the items
         return " " if _SENTENCE_END.search(spoken) else ". "
 
     def _speak(self, raw: str) -> str:
@@ -183,6 +186,13 @@ class SpeechTextCleaner:
         text = _SPACE_BEFORE_PUNCTUATION.sub("", _SPACES.sub(" ", text))[len(context) :]
         if not self._line_spoken.strip():
             text = text.lstrip()
+        # A space at the end is owed to whatever comes next, unless that is punctuation: a
+        # construct removed before a full stop must not leave "bold ." behind.
+        if self._space_owed and text and text[0] not in _PUNCTUATION and not text[0].isspace():
+            text = " " + text
+        if text:
+            self._space_owed = text.endswith(" ")
+            text = text.rstrip(" ")
         self._line_spoken += text
         return text
 
