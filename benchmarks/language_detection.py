@@ -60,7 +60,7 @@ def main() -> None:
     print(
         f"{'candidates':42} {'sentences':>9} {'right':>7} {'wrong':>7} {'undecided':>9} {'ms':>6}"
     )
-    situations: dict[str, list[tuple[str, ...]]] = {
+    situations: dict[str, Sequence[Sequence[str]]] = {
         "every pair of the 17 languages": list(itertools.combinations(corpus, 2)),
         "pairs with English": [(code, "en") for code in corpus if code != "en"],
         "close pairs: " + " ".join("/".join(pair) for pair in HARD_PAIRS): HARD_PAIRS,
