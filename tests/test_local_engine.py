@@ -204,3 +204,23 @@ async def test_closing_the_stream_early_stops_generation(
     await engine.close()
 
     assert first.size > 0 and after.size > 0
+
+
+async def test_a_fixed_seed_makes_a_segment_sound_the_same_every_time(
+    checkpoint_dir: Path, tmp_path: Path
+) -> None:
+    voices = tmp_path / "voices"
+    write_profile(voices, "steady", 'languages = ["en"]\n[synthesis]\nseed = 1234\n')
+    engine = make_engine(checkpoint_dir, tmp_path / "data")
+    await engine.start()
+    first = await speak(engine, profile_voice(voices, "steady"))
+    await speak(engine, profile_voice(voices_dir_of(tmp_path), "alice"))  # unseeded in between
+    second = await speak(engine, profile_voice(voices, "steady"))
+    await engine.close()
+
+    assert np.array_equal(first, second)
+
+
+def voices_dir_of(tmp_path: Path) -> Path:
+    write_profile(tmp_path / "other", "alice")
+    return tmp_path / "other"

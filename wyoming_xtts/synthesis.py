@@ -18,6 +18,7 @@ from .engines.base import Engine
 from .errors import ErrorCode, SpeechError
 from .language_detection import LanguageDetector, ReplyLanguage
 from .languages import advertised_tag, normalize_language
+from .speech_budget import max_speech_seconds
 from .text import Segment, reply_segments
 from .voices import Voice, VoiceLibrary, is_valid_voice_name
 
@@ -229,7 +230,8 @@ class SynthesisService:
             # promptly when the client goes away mid-segment.
             async with (
                 self._slots,
-                aclosing(self.engine.synthesize(segment.text, segment.language, voice)) as pieces,
+                aclosing(self.engine.synthesize(segment.text, segment.language, voice)) as audio,
+                aclosing(self._within_budget(audio, segment, voice)) as pieces,
             ):
                 async for piece in pieces:
                     yield index, piece
@@ -279,9 +281,30 @@ class SynthesisService:
         self._check_language(voice, segment.language)
         async with (
             self._slots,
-            aclosing(self.engine.synthesize(segment.text, segment.language, voice)) as pieces,
+            aclosing(self.engine.synthesize(segment.text, segment.language, voice)) as audio,
+            aclosing(self._within_budget(audio, segment, voice)) as pieces,
         ):
             return [piece async for piece in pieces]
+
+    async def _within_budget(
+        self, audio: AsyncIterator[np.ndarray], segment: Segment, voice: Voice
+    ) -> AsyncGenerator[np.ndarray, None]:
+        """The engine's audio, cut where it runs longer than the text can justify."""
+        seconds = max_speech_seconds(segment.text, segment.language, voice.generation.speed)
+        budget = int(seconds * self.sample_rate)
+        async for piece in audio:
+            if piece.size > budget:
+                _LOGGER.warning(
+                    "Cut %s's audio for %r at %.1f s: longer than the text can take (babble)",
+                    voice.name,
+                    segment.text[:60],
+                    seconds,
+                )
+                if budget:
+                    yield piece[:budget]
+                return
+            budget -= piece.size
+            yield piece
 
 
 class _Counted:

@@ -1,7 +1,8 @@
 """Text arriving in arbitrary pieces → segments XTTS-v2 speaks well.
 
 The pipeline of one reply: Markdown/emoji clean-up (`text_cleanup`), sentences, the language
-of each sentence (`language_detection`), the length limit of that language.
+of each sentence (`language_detection`), times/dates/units in words (`spoken_forms`), the
+length limit of that language.
 
 Sentence boundaries come from pysbd (rule-based, per language, handles "Dr.", "3.5", "e.g.",
 ellipses and quotes). A sentence counts as complete only once a word of the next one has
@@ -20,6 +21,7 @@ from pysbd.languages import LANGUAGE_CODES
 
 from .language_detection import ReplyLanguage
 from .languages import XTTS_CHAR_LIMITS
+from .spoken_forms import speakable
 from .text_cleanup import SpeechTextCleaner
 
 MIN_SEGMENT_SHARE = 0.08
@@ -67,7 +69,7 @@ async def reply_segments(
 def _in_its_language(sentence: str, language: ReplyLanguage) -> list[Segment]:
     code = language.of(sentence)
     limit = XTTS_CHAR_LIMITS.get(code, XTTS_CHAR_LIMITS["en"])
-    return [Segment(part, code) for part in split_long(sentence, limit)]
+    return [Segment(part, code) for part in split_long(speakable(sentence, code), limit)]
 
 
 def segment_limits(language: str) -> tuple[int, int]:

@@ -74,6 +74,10 @@ class GenerationSettings:
     speed: float = 1.0
     """Speaking rate: 1.0 is the voice's own pace, 1.2 is 20 % faster."""
 
+    seed: int | None = None
+    """Seed the sampling before each segment: the same text then always sounds the same
+    (local engine only; the cloud providers take no seed)."""
+
 
 # Allowed range (inclusive) and type of each generation setting.
 _GENERATION_LIMITS: dict[str, tuple[type, float, float]] = {
@@ -83,6 +87,7 @@ _GENERATION_LIMITS: dict[str, tuple[type, float, float]] = {
     "repetition_penalty": (float, 1.0, 50.0),
     "length_penalty": (float, -10.0, 10.0),
     "speed": (float, 0.5, 2.0),
+    "seed": (int, 0, 2**31 - 1),
 }
 
 

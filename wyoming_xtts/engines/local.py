@@ -251,6 +251,10 @@ class XttsEngine:
         settings = voice.generation
         latent = torch.from_numpy(conditioning.gpt_cond_latent).to(self._device)
         embedding = torch.from_numpy(conditioning.speaker_embedding).to(self._device)
+        if settings.seed is not None:
+            # Sampling draws from torch's global generator; inference_stream takes no other.
+            # Only the model thread generates, so seeding here fixes this segment alone.
+            torch.manual_seed(settings.seed)
         try:
             for piece in model.inference_stream(
                 text,

@@ -1,0 +1,98 @@
+"""The guard against babble: audio longer than its text can justify is cut, generation stopped."""
+
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wyoming_xtts.engines.base import EngineInfo
+from wyoming_xtts.speech_budget import max_speech_seconds
+from wyoming_xtts.synthesis import SENTENCE_PAUSE_SECONDS, ServiceSettings, SynthesisService
+from wyoming_xtts.voices import VoiceLibrary
+
+from .clips import write_profile
+
+RATE = 24_000
+
+
+@dataclass
+class BabblingEngine:
+    """An engine that never stops talking: one second of noise after another."""
+
+    generated_s: list[float] = field(default_factory=list)
+    closed: list[bool] = field(default_factory=list)
+    info = EngineInfo("babble", "test engine", "tests", "https://example.org", "0")
+    sample_rate = RATE
+    languages: Sequence[str] = ("en", "zh-cn")
+    max_concurrency = 1
+    segments_in_flight = 1
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def builtin_voices(self) -> list:
+        return []
+
+    async def synthesize(
+        self, text: str, language: str, voice: object
+    ) -> AsyncGenerator[np.ndarray, None]:
+        seconds = 0.0
+        try:
+            while seconds < 600:
+                seconds += 1.0
+                yield np.random.default_rng(0).uniform(-0.5, 0.5, RATE).astype(np.float32)
+        finally:
+            self.generated_s.append(seconds)
+            self.closed.append(seconds < 600)
+
+
+async def spoken_seconds(service: SynthesisService, text: str) -> float:
+    voice = await service.resolve_voice("alice")
+
+    async def pieces() -> AsyncIterator[str]:
+        yield text
+
+    pcm = b"".join([chunk async for chunk in service.speak(pieces(), voice)])
+    return len(pcm) / 2 / RATE
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> SynthesisService:
+    write_profile(tmp_path / "voices", "alice", 'languages = ["en"]\n')
+    library = VoiceLibrary(tmp_path / "voices", "en")
+    return SynthesisService(BabblingEngine(), library, ServiceSettings(None, 1024))  # type: ignore[arg-type]
+
+
+async def test_runaway_audio_is_cut_at_the_budget_and_generation_stops(
+    service: SynthesisService,
+) -> None:
+    text = "The washing machine is done."
+
+    seconds = await spoken_seconds(service, text)
+
+    assert seconds == pytest.approx(max_speech_seconds(text, "en"), abs=0.01)
+    engine: BabblingEngine = service.engine  # type: ignore[assignment]
+    assert engine.closed == [True]
+    assert engine.generated_s[0] <= seconds + 1
+
+
+async def test_each_segment_gets_its_own_budget(service: SynthesisService) -> None:
+    first, second = "The washing machine has finished.", "Please take the laundry out now."
+
+    seconds = await spoken_seconds(service, f"{first} {second}")
+
+    budgets = max_speech_seconds(first, "en") + max_speech_seconds(second, "en")
+    assert seconds == pytest.approx(budgets + SENTENCE_PAUSE_SECONDS, abs=0.05)
+
+
+def test_budget_grows_with_text_and_allows_for_slow_scripts_and_speed() -> None:
+    assert max_speech_seconds("Hi.", "en") < max_speech_seconds("Hello there, how are you?", "en")
+    assert max_speech_seconds("洗衣机洗好了", "zh-cn") > max_speech_seconds("abcdef", "en")
+    assert max_speech_seconds("Hello there.", "en", speed=2.0) == pytest.approx(
+        max_speech_seconds("Hello there.", "en") / 2
+    )
+    normal_english_s = len("The washing machine is done.") / 14
+    assert max_speech_seconds("The washing machine is done.", "en") > 2 * normal_english_s
