@@ -8,12 +8,16 @@ words and digits the tokenizer then reads correctly: "14:30" → "14 Uhr 30" in 
 "2026-11-21" → "November 21st, twenty twenty-six" in English, "15 km/h" → "15 kilometres per
 hour". English, German, French, Spanish, Italian, Portuguese and Dutch get full rules; other
 languages get times and dates with their separators turned into pauses, so that at least
-each number is read as a number.
+each number is read as a number. The words live in spoken_forms.toml, beside this file.
 """
 
 import re
-from collections.abc import Callable
+import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
+from types import MappingProxyType
+from typing import Any
 
 from num2words import num2words
 
@@ -32,307 +36,78 @@ _DOTTED_DATE = re.compile(
 _SLASHED_DATE = re.compile(r"\b(?P<a>\d{1,2})/(?P<b>\d{1,2})/(?P<year>\d{4}|\d{2})\b")
 
 
+_WORDS_FILE = "spoken_forms.toml"
+
+
 @dataclass(frozen=True)
 class _LanguageRules:
+    """How one language reads times, dates and units (from spoken_forms.toml)."""
+
+    language: str
+    """XTTS language code."""
+
     months: tuple[str, ...]
     """January … December as they follow a day."""
 
     day_first: bool
     """Whether 03/04 is the 3rd of April (True) or March 4th (False)."""
 
-    date: Callable[[int, str, int | None], str]
-    """(day, month name, year) → the date as it is read."""
-
-    time: Callable[[int, int, str], str]
-    """(hour, minute, am/pm or "") → the time as it is read."""
-
-    units: dict[str, tuple[str, str]]
+    units: Mapping[str, tuple[str, str]]
     """Unit symbol → (singular, plural) words."""
 
+    formats: Mapping[str, Any]
+    """`time`, `full_hour`, `date`, `date_without_year`, optional `first_day`, `hour_word`."""
 
-def _en_time(hour: int, minute: int, suffix: str) -> str:
-    period = f" {'a.m.' if suffix.startswith('a') else 'p.m.'}" if suffix else ""
-    if minute == 0:
-        return f"{hour}{period}" if period else f"{hour} o'clock"
-    return f"{hour} {'oh ' if minute < 10 else ''}{minute}{period}"
+    def time(self, hour: int, minute: int, period: str) -> str:
+        """A clock time; `period` is "am", "pm" or ""."""
+        if self.language == "en":
+            suffix = f" {'a.m.' if period == 'am' else 'p.m.'}" if period else ""
+            if minute == 0:
+                return f"{hour}{suffix}" if suffix else f"{hour} o'clock"
+            return f"{hour} {'oh ' if minute < 10 else ''}{minute}{suffix}"
+        singular, plural = self.formats.get("hour_word", ("", ""))
+        template = self.formats["full_hour" if minute == 0 else "time"]
+        return template.format(
+            hour=hour, minute=minute, hour_word=singular if hour == 1 else plural
+        )
 
-
-def _en_date(day: int, month: str, year: int | None) -> str:
-    ordinal = num2words(day, to="ordinal_num", lang="en")
-    return f"{month} {ordinal}" + (f", {num2words(year, to='year', lang='en')}" if year else "")
-
-
-def _joined(word: str, zero: str = "") -> Callable[[int, int, str], str]:
-    """Hour WORD minute, or the hour alone (plus `zero`) on the full hour."""
-
-    def time(hour: int, minute: int, suffix: str) -> str:
-        if minute == 0:
-            return f"{hour}{zero}"
-        return f"{hour} {word} {minute}"
-
-    return time
-
-
-def _day_month_year(between: str = " ") -> Callable[[int, str, int | None], str]:
-    def date(day: int, month: str, year: int | None) -> str:
-        return f"{day}{between}{month}" + (f"{between}{year}" if year else "")
-
-    return date
+    def date(self, day: int, month: int, year: int | None) -> str:
+        """A calendar date (the year may be missing)."""
+        name = self.months[month - 1]
+        if self.language == "en":
+            ordinal = num2words(day, to="ordinal_num", lang="en")
+            return f"{name} {ordinal}" + (
+                f", {num2words(year, to='year', lang='en')}" if year else ""
+            )
+        shown_day = self.formats.get("first_day", day) if day == 1 else day
+        template = self.formats["date" if year else "date_without_year"]
+        return template.format(day=shown_day, month=name, year=year)
 
 
-_METRIC = ("°C", "°F", "km/h", "mph", "kWh", "kW", "km", "cm", "mm", "kg", "hPa", "W", "m", "h")
+def _load_rules() -> dict[str, _LanguageRules]:
+    table = tomllib.loads(resources.files(__package__).joinpath(_WORDS_FILE).read_text("utf-8"))
+    return {
+        language: _LanguageRules(
+            language=language,
+            months=tuple(entry["months"]),
+            day_first=entry["day_first"],
+            units=MappingProxyType(
+                {unit: (one, many) for unit, (one, many) in entry["units"].items()}
+            ),
+            formats=MappingProxyType(
+                {
+                    key: value
+                    for key, value in entry.items()
+                    if key not in ("months", "day_first", "units")
+                }
+            ),
+        )
+        for language, entry in table.items()
+    }
 
-_RULES: dict[str, _LanguageRules] = {
-    "en": _LanguageRules(
-        months=(
-            "January",
-            "February",
-            "March",
-            "April",
-            "May",
-            "June",
-            "July",
-            "August",
-            "September",
-            "October",
-            "November",
-            "December",
-        ),
-        day_first=False,
-        date=_en_date,
-        time=_en_time,
-        units={
-            "°C": ("degree Celsius", "degrees Celsius"),
-            "°F": ("degree Fahrenheit", "degrees Fahrenheit"),
-            "km/h": ("kilometre per hour", "kilometres per hour"),
-            "mph": ("mile per hour", "miles per hour"),
-            "kWh": ("kilowatt hour", "kilowatt hours"),
-            "kW": ("kilowatt", "kilowatts"),
-            "km": ("kilometre", "kilometres"),
-            "cm": ("centimetre", "centimetres"),
-            "mm": ("millimetre", "millimetres"),
-            "kg": ("kilogram", "kilograms"),
-            "hPa": ("hectopascal", "hectopascals"),
-            "W": ("watt", "watts"),
-            "m": ("metre", "metres"),
-            "h": ("hour", "hours"),
-        },
-    ),
-    "de": _LanguageRules(
-        months=(
-            "Januar",
-            "Februar",
-            "März",
-            "April",
-            "Mai",
-            "Juni",
-            "Juli",
-            "August",
-            "September",
-            "Oktober",
-            "November",
-            "Dezember",
-        ),
-        day_first=True,
-        date=lambda day, month, year: f"{day}. {month}" + (f" {year}" if year else ""),
-        time=_joined("Uhr", " Uhr"),
-        units={
-            "°C": ("Grad Celsius", "Grad Celsius"),
-            "°F": ("Grad Fahrenheit", "Grad Fahrenheit"),
-            "km/h": ("Kilometer pro Stunde", "Kilometer pro Stunde"),
-            "mph": ("Meile pro Stunde", "Meilen pro Stunde"),
-            "kWh": ("Kilowattstunde", "Kilowattstunden"),
-            "kW": ("Kilowatt", "Kilowatt"),
-            "km": ("Kilometer", "Kilometer"),
-            "cm": ("Zentimeter", "Zentimeter"),
-            "mm": ("Millimeter", "Millimeter"),
-            "kg": ("Kilogramm", "Kilogramm"),
-            "hPa": ("Hektopascal", "Hektopascal"),
-            "W": ("Watt", "Watt"),
-            "m": ("Meter", "Meter"),
-            "h": ("Stunde", "Stunden"),
-        },
-    ),
-    "fr": _LanguageRules(
-        months=(
-            "janvier",
-            "février",
-            "mars",
-            "avril",
-            "mai",
-            "juin",
-            "juillet",
-            "août",
-            "septembre",
-            "octobre",
-            "novembre",
-            "décembre",
-        ),
-        day_first=True,
-        date=lambda day, month, year: (
-            f"{'1er' if day == 1 else day} {month}" + (f" {year}" if year else "")
-        ),
-        time=lambda hour, minute, _: (
-            f"{hour} {'heure' if hour == 1 else 'heures'}" + (f" {minute}" if minute else "")
-        ),
-        units={
-            "°C": ("degré Celsius", "degrés Celsius"),
-            "°F": ("degré Fahrenheit", "degrés Fahrenheit"),
-            "km/h": ("kilomètre par heure", "kilomètres par heure"),
-            "mph": ("mile par heure", "miles par heure"),
-            "kWh": ("kilowattheure", "kilowattheures"),
-            "kW": ("kilowatt", "kilowatts"),
-            "km": ("kilomètre", "kilomètres"),
-            "cm": ("centimètre", "centimètres"),
-            "mm": ("millimètre", "millimètres"),
-            "kg": ("kilogramme", "kilogrammes"),
-            "hPa": ("hectopascal", "hectopascals"),
-            "W": ("watt", "watts"),
-            "m": ("mètre", "mètres"),
-            "h": ("heure", "heures"),
-        },
-    ),
-    "es": _LanguageRules(
-        months=(
-            "enero",
-            "febrero",
-            "marzo",
-            "abril",
-            "mayo",
-            "junio",
-            "julio",
-            "agosto",
-            "septiembre",
-            "octubre",
-            "noviembre",
-            "diciembre",
-        ),
-        day_first=True,
-        date=_day_month_year(" de "),
-        time=_joined("y"),
-        units={
-            "°C": ("grado Celsius", "grados Celsius"),
-            "°F": ("grado Fahrenheit", "grados Fahrenheit"),
-            "km/h": ("kilómetro por hora", "kilómetros por hora"),
-            "mph": ("milla por hora", "millas por hora"),
-            "kWh": ("kilovatio hora", "kilovatios hora"),
-            "kW": ("kilovatio", "kilovatios"),
-            "km": ("kilómetro", "kilómetros"),
-            "cm": ("centímetro", "centímetros"),
-            "mm": ("milímetro", "milímetros"),
-            "kg": ("kilogramo", "kilogramos"),
-            "hPa": ("hectopascal", "hectopascales"),
-            "W": ("vatio", "vatios"),
-            "m": ("metro", "metros"),
-            "h": ("hora", "horas"),
-        },
-    ),
-    "it": _LanguageRules(
-        months=(
-            "gennaio",
-            "febbraio",
-            "marzo",
-            "aprile",
-            "maggio",
-            "giugno",
-            "luglio",
-            "agosto",
-            "settembre",
-            "ottobre",
-            "novembre",
-            "dicembre",
-        ),
-        day_first=True,
-        date=_day_month_year(),
-        time=_joined("e"),
-        units={
-            "°C": ("grado Celsius", "gradi Celsius"),
-            "°F": ("grado Fahrenheit", "gradi Fahrenheit"),
-            "km/h": ("chilometro orario", "chilometri orari"),
-            "mph": ("miglio orario", "miglia orarie"),
-            "kWh": ("chilowattora", "chilowattora"),
-            "kW": ("chilowatt", "chilowatt"),
-            "km": ("chilometro", "chilometri"),
-            "cm": ("centimetro", "centimetri"),
-            "mm": ("millimetro", "millimetri"),
-            "kg": ("chilogrammo", "chilogrammi"),
-            "hPa": ("ettopascal", "ettopascal"),
-            "W": ("watt", "watt"),
-            "m": ("metro", "metri"),
-            "h": ("ora", "ore"),
-        },
-    ),
-    "pt": _LanguageRules(
-        months=(
-            "janeiro",
-            "fevereiro",
-            "março",
-            "abril",
-            "maio",
-            "junho",
-            "julho",
-            "agosto",
-            "setembro",
-            "outubro",
-            "novembro",
-            "dezembro",
-        ),
-        day_first=True,
-        date=_day_month_year(" de "),
-        time=_joined("e", " horas"),
-        units={
-            "°C": ("grau Celsius", "graus Celsius"),
-            "°F": ("grau Fahrenheit", "graus Fahrenheit"),
-            "km/h": ("quilómetro por hora", "quilómetros por hora"),
-            "mph": ("milha por hora", "milhas por hora"),
-            "kWh": ("quilowatt-hora", "quilowatts-hora"),
-            "kW": ("quilowatt", "quilowatts"),
-            "km": ("quilómetro", "quilómetros"),
-            "cm": ("centímetro", "centímetros"),
-            "mm": ("milímetro", "milímetros"),
-            "kg": ("quilograma", "quilogramas"),
-            "hPa": ("hectopascal", "hectopascais"),
-            "W": ("watt", "watts"),
-            "m": ("metro", "metros"),
-            "h": ("hora", "horas"),
-        },
-    ),
-    "nl": _LanguageRules(
-        months=(
-            "januari",
-            "februari",
-            "maart",
-            "april",
-            "mei",
-            "juni",
-            "juli",
-            "augustus",
-            "september",
-            "oktober",
-            "november",
-            "december",
-        ),
-        day_first=True,
-        date=_day_month_year(),
-        time=_joined("uur", " uur"),
-        units={
-            "°C": ("graad Celsius", "graden Celsius"),
-            "°F": ("graad Fahrenheit", "graden Fahrenheit"),
-            "km/h": ("kilometer per uur", "kilometer per uur"),
-            "mph": ("mijl per uur", "mijl per uur"),
-            "kWh": ("kilowattuur", "kilowattuur"),
-            "kW": ("kilowatt", "kilowatt"),
-            "km": ("kilometer", "kilometer"),
-            "cm": ("centimeter", "centimeter"),
-            "mm": ("millimeter", "millimeter"),
-            "kg": ("kilogram", "kilogram"),
-            "hPa": ("hectopascal", "hectopascal"),
-            "W": ("watt", "watt"),
-            "m": ("meter", "meter"),
-            "h": ("uur", "uur"),
-        },
-    ),
-}
+
+_RULES: Mapping[str, _LanguageRules] = MappingProxyType(_load_rules())
+_METRIC = sorted({unit for rules in _RULES.values() for unit in rules.units}, key=len, reverse=True)
 
 _UNIT = re.compile(
     r"(?P<number>\d+(?:[.,]\d+)?)\s?(?P<unit>"
@@ -361,7 +136,7 @@ def _date(rules: _LanguageRules | None, day: str, month: str, year: str | None) 
     if rules is None:
         return " ".join(part for part in (day, month, year) if part)
     full_year = int(year) + 2000 if year and len(year) == 2 else (int(year) if year else None)
-    return rules.date(int(day), rules.months[int(month) - 1], full_year)
+    return rules.date(int(day), int(month), full_year)
 
 
 def _dotted(rules: _LanguageRules | None, match: re.Match[str]) -> str:
