@@ -185,7 +185,15 @@ async def test_profile_can_turn_detection_off(live_server: LiveServer) -> None:
 
 
 async def test_builtin_speaker_speaks_the_language_of_the_text(live_server: LiveServer) -> None:
-    await speak(live_server, "Die Waschmaschine ist fertig, bitte ausräumen.", BUILTIN_SPEAKERS[0])
-    await speak(live_server, "洗衣机已经洗好了，请把衣服拿出来。", BUILTIN_SPEAKERS[0])
+    replies = [
+        await speak(live_server, text, BUILTIN_SPEAKERS[0])
+        for text in (
+            "Die Waschmaschine ist fertig, bitte ausräumen.",
+            "洗衣机已经洗好了，请把衣服拿出来。",
+            "洗濯が終わりました。早めに干してください。",
+            "세탁기가 끝났습니다. 빨래를 꺼내 주세요.",
+        )
+    ]
 
-    assert live_server.engine.spoken_in == ["de", "zh-cn"]
+    assert [events[-1].type for events in replies] == ["audio-stop"] * 4
+    assert live_server.engine.spoken_in == ["de", "zh-cn", "ja", "ko"]
