@@ -40,7 +40,16 @@ from wyoming_xtts.spoken_forms import speakable
         ("it", "Alle 8:15 del 2026-01-06, 5 km.", "Alle 8 e 15 del 6 gennaio 2026, 5 chilometri."),
         ("pt", "Às 9:00 de 25/12/2026.", "Às 9 horas de 25 de dezembro de 2026."),
         ("nl", "Om 14:30 op 2026-11-21.", "Om 14 uur 30 op 21 november 2026."),
-        ("pl", "O 14:30, 21.11.2026.", "O 14 30, 21 11 2026."),
+        (
+            "pl",
+            "O 14:30, 21.11.2026, 5 km/h.",
+            "O 14 30, 21 listopada 2026, 5 kilometrów na godzinę.",
+        ),
+        ("ru", "В 9:00, 5 км/ч.", "В 9 часов, 5 километров в час."),
+        ("hu", "2026-11-21 14:30", "2026. november 21. 14 óra 30 perc"),
+        ("zh-cn", "2026-11-21 14:30", "2026年11月21日 14点30分"),
+        ("ko", "21°C", "21 도"),
+        ("ar", "14:30 21.11.2026", "14 30 21 11 2026"),
     ],
 )
 def test_times_dates_and_units_are_written_as_they_are_read(

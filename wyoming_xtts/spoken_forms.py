@@ -6,9 +6,8 @@ XTTS-v2's tokenizer already reads numbers, decimals, ordinals, currencies, `%`, 
 unit symbols ("km/h", "kWh", "°C" read letter by letter). This module rewrites those into
 words and digits the tokenizer then reads correctly: "14:30" → "14 Uhr 30" in German,
 "2026-11-21" → "November 21st, twenty twenty-six" in English, "15 km/h" → "15 kilometres per
-hour". English, German, French, Spanish, Italian, Portuguese and Dutch get full rules; other
-languages get times and dates with their separators turned into pauses, so that at least
-each number is read as a number. The words live in spoken_forms.toml, beside this file.
+hour". Fifteen languages have word tables; Arabic and Hindi get times and dates with their
+separators turned into pauses, so that at least each number is read as a number. The words live in spoken_forms.toml, beside this file.
 """
 
 import re
