@@ -1,26 +1,23 @@
 """Command line entry point (`wyoming-xtts`, `python -m wyoming_xtts`)."""
 
 import asyncio
-import logging
 import sys
 
 from .engines.base import EngineUnavailableError
 from .server import serve
-from .settings import parse_settings
+from .settings import COMMAND_NAMES, configure_logging, parse_settings
 
 EXIT_ENGINE_UNAVAILABLE = 2
 """Exit status when the model cannot be loaded or downloaded."""
 
 
 def run() -> None:
-    """Parse settings, configure logging and serve until interrupted."""
+    """Run a sub-command, or parse settings, configure logging and serve until interrupted."""
+    command = sys.argv[1] if len(sys.argv) > 1 else None
+    if command in COMMAND_NAMES:
+        sys.exit(_sub_command(command, sys.argv[2:]))
     settings = parse_settings()
-    # Logs go to stderr: with --uri stdio:// stdout carries the protocol.
-    logging.basicConfig(level=settings.log_level, format=settings.log_format, stream=sys.stderr)
-    # One line per provider HTTP request is only worth reading when debugging; httpcore's
-    # connection traces never are.
-    logging.getLogger("httpx").setLevel(logging.DEBUG if settings.debug else logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    configure_logging(settings)
     try:
         asyncio.run(serve(settings))
     except EngineUnavailableError as err:
@@ -28,6 +25,19 @@ def run() -> None:
         sys.exit(EXIT_ENGINE_UNAVAILABLE)
     except KeyboardInterrupt:
         pass
+
+
+def _sub_command(name: str, argv: list[str]) -> int:
+    # Imported on demand: `voice` and `health` must not pay for loading engines.
+    if name == "say":
+        from .commands.say import main
+    elif name == "voice":
+        from .commands.voice import main
+    elif name == "model":
+        from .commands.model import main
+    else:
+        from .commands.health import main
+    return main(argv)
 
 
 if __name__ == "__main__":

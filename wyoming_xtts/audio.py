@@ -134,6 +134,17 @@ def _speech_seconds(mono: np.ndarray, sample_rate: int) -> float:
     return float(np.count_nonzero(loud) * _frame_length(sample_rate) / sample_rate)
 
 
+def trim_silence(mono: np.ndarray, sample_rate: int, padding_s: float = 0.2) -> np.ndarray:
+    """`mono` without the silence before the first and after the last non-silent frame."""
+    loud = np.flatnonzero(_frame_rms(mono, sample_rate) > 10 ** (SILENCE_DBFS / 20))
+    if loud.size == 0:
+        return mono[:0]
+    frame, padding = _frame_length(sample_rate), int(padding_s * sample_rate)
+    start = max(0, int(loud[0]) * frame - padding)
+    end = min(len(mono), (int(loud[-1]) + 1) * frame + padding)
+    return mono[start:end]
+
+
 def _frame_length(sample_rate: int) -> int:
     return max(1, int(sample_rate * _FRAME_SECONDS))
 

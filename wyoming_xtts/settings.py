@@ -8,7 +8,8 @@ import argparse
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,9 @@ ENV_PREFIX = "WYOMING_XTTS_"
 
 DEFAULT_URI = "tcp://0.0.0.0:10200"
 DEFAULT_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+COMMAND_NAMES = ("say", "voice", "model", "health")
+"""Sub-commands; without one, `wyoming-xtts` runs the server."""
 
 ENGINES = ("local", "replicate", "pixazo")
 """Where speech is made: the local model, or a cloud provider."""
@@ -106,6 +110,15 @@ class Settings:
         return logging.DEBUG if self.debug else logging.INFO
 
 
+def configure_logging(settings: Settings) -> None:
+    """Logs to standard error (with stdio:// standard output carries the protocol)."""
+    logging.basicConfig(level=settings.log_level, format=settings.log_format, stream=sys.stderr)
+    # One line per provider HTTP request is only worth reading when debugging; httpcore's
+    # connection traces never are.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if settings.debug else logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
 class SettingsError(ValueError):
     """An option value that cannot work; the message says which and why."""
 
@@ -114,11 +127,30 @@ def parse_settings(
     argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
     """Build settings from arguments (default: sys.argv) and environment (default: os.environ)."""
+    settings, _ = parse_command(argv, environ)
+    return settings
+
+
+def parse_command(
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    prog: str = "wyoming-xtts",
+    description: str | None = None,
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> tuple[Settings, argparse.Namespace]:
+    """Settings plus a command's own arguments, which `extra` adds to the parser.
+
+    Commands that load an engine (`say`) take every server option, so they behave exactly
+    like the server they stand in for.
+    """
     env = os.environ if environ is None else environ
-    parser = _parser(env)
+    parser = _parser(env, prog, description)
+    if extra is not None:
+        extra(parser)
     args = parser.parse_args(argv)
     try:
-        return _validated(args)
+        return _validated(args), args
     except SettingsError as err:
         parser.error(str(err))
         raise  # parser.error exits; this keeps type checkers informed
@@ -138,12 +170,15 @@ def _env_flag(env: Mapping[str, str], name: str) -> bool:
     return value in _TRUE
 
 
-def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+def _parser(env: Mapping[str, str], prog: str, description: str | None) -> argparse.ArgumentParser:
     defaults = Settings()
     parser = argparse.ArgumentParser(
-        prog="wyoming-xtts",
-        description="Wyoming text-to-speech server for Coqui XTTS-v2 voice cloning. Every option "
-        f"can also be set as an environment variable {ENV_PREFIX}<OPTION>.",
+        prog=prog,
+        description=(
+            description or "Wyoming text-to-speech server for Coqui XTTS-v2 voice cloning."
+        )
+        + f" Every option can also be set as an environment variable {ENV_PREFIX}<OPTION>."
+        + ("" if description else f" Other commands: {', '.join(COMMAND_NAMES)} (--help on each)."),
     )
 
     def option(name: str, default: object, help_text: str, **kwargs: object) -> None:

@@ -4,6 +4,7 @@ The released weights are licensed under the Coqui Public Model License (CPML): f
 non-commercial use only. They are downloaded only after the user has accepted it.
 """
 
+import hashlib
 import logging
 import shutil
 import sys
@@ -94,12 +95,42 @@ def ensure_release_model(data_dir: Path, licence_accepted: bool) -> Path:
             f"The download from huggingface.co/{RELEASE_REPO} lacks "
             f"{', '.join(missing_files(partial))}; the repository may have changed."
         )
+    _verify_checksums(partial)
     (partial / _LICENCE_RECORD).write_text(f"The CPML ({CPML_URL}) was accepted.\n")
     shutil.rmtree(partial / ".cache", ignore_errors=True)
     if target.exists():
         shutil.rmtree(target)
     partial.rename(target)
     return target
+
+
+def _verify_checksums(directory: Path) -> None:
+    """Compare large files with the SHA-256 the hub records for them; drop any that differ."""
+    try:
+        from huggingface_hub import HfApi
+
+        entries = HfApi().get_paths_info(
+            RELEASE_REPO, [*REQUIRED_FILES, SPEAKERS_FILE], expand=True
+        )
+    except Exception as err:  # noqa: BLE001 - the check is a bonus; the download succeeded
+        _LOGGER.warning("Could not fetch checksums to verify the download (%s)", err)
+        return
+    for entry in entries:
+        expected = getattr(getattr(entry, "lfs", None), "sha256", None)
+        path = directory / entry.path
+        if expected is None or not path.is_file():
+            continue
+        digest = hashlib.sha256()
+        with path.open("rb") as file:
+            while block := file.read(1 << 20):
+                digest.update(block)
+        if digest.hexdigest() != expected:
+            path.unlink()
+            raise ModelUnavailableError(
+                f"{entry.path} from huggingface.co/{RELEASE_REPO} does not match its published "
+                "SHA-256 (a corrupted download); it was deleted: run again to fetch it anew."
+            )
+        _LOGGER.info("%s: SHA-256 verified", entry.path)
 
 
 def _ask_licence() -> bool:

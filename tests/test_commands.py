@@ -1,0 +1,222 @@
+"""The sub-commands: `voice`, `say` and `health`, as users run them."""
+
+import asyncio
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from wyoming_xtts.commands import health, voice
+from wyoming_xtts.voices import VoiceLibrary
+
+from .clips import speechlike, write_clip, write_silence
+from .conftest import LiveServer, free_port
+
+
+def run_voice(voices_dir: Path, *argv: str) -> int:
+    return voice.main(["--voices-dir", str(voices_dir), *argv])
+
+
+def test_voice_add_cleans_the_clips_into_a_usable_profile_and_keeps_the_originals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stereo = write_clip(tmp_path / "in" / "kitchen.wav", seconds=8, sample_rate=44_100, channels=2)
+    quiet = write_clip(tmp_path / "in" / "hall.flac", seconds=7, gain=0.1, seed=3)
+    padded = tmp_path / "in" / "padded.wav"
+    silence = np.zeros(22_050 * 2, np.float32)
+    soundfile.write(padded, np.concatenate([silence, speechlike(7.0), silence]), 22_050)
+    originals = {path: path.read_bytes() for path in (stereo, quiet, padded)}
+
+    code = run_voice(
+        tmp_path / "voices",
+        "add",
+        "Grandma",
+        str(stereo),
+        str(quiet),
+        str(padded),
+        "--language",
+        "de",
+        "--language",
+        "en",
+        "--description",
+        "Oma Erna",
+    )
+
+    assert code == 0
+    profile = VoiceLibrary(tmp_path / "voices", "en").find("Grandma")
+    assert profile is not None and profile.usable, profile
+    assert profile.description == "Oma Erna"
+    assert profile.voice.languages == ("de", "en")
+    assert len(profile.voice.clips) == 3
+    for clip in profile.voice.clips:
+        info = soundfile.info(clip)
+        assert (info.samplerate, info.channels, info.subtype) == (22_050, 1, "PCM_16")
+    levels = [np.sqrt(np.mean(np.square(soundfile.read(clip)[0]))) for clip in profile.voice.clips]
+    assert max(levels) / min(levels) < 1.5, "quiet and loud clips are evened out"
+    assert soundfile.info(profile.voice.clips[2]).duration < 7.6, "silence trimmed"
+    assert all(path.read_bytes() == data for path, data in originals.items())
+    assert "Voice 'Grandma': 3 clip(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("make_clip", "problem"),
+    [
+        (lambda path: write_clip(path, seconds=2.0), "at least 3 s"),
+        (lambda path: write_silence(path), "silent"),
+        (lambda path: write_clip(path, sample_rate=8_000), "too low"),
+    ],
+    ids=["too short", "silent", "8 kHz"],
+)
+def test_voice_add_refuses_an_unusable_clip_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make_clip, problem: str
+) -> None:
+    good = write_clip(tmp_path / "in" / "good.wav")
+    bad = make_clip(tmp_path / "in" / "bad.wav")
+
+    code = run_voice(tmp_path / "voices", "add", "bob", str(good), str(bad))
+
+    assert code == 1
+    output = capsys.readouterr()
+    assert problem in output.out and "nothing written" in output.err
+    assert not (tmp_path / "voices" / "bob").exists()
+    assert [p.name for p in (tmp_path / "voices").glob(".*")] == []
+
+
+def test_voice_add_warns_about_a_clipped_recording_but_accepts_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clipped = write_clip(tmp_path / "in" / "loud.wav", gain=8.0)
+
+    assert run_voice(tmp_path / "voices", "add", "loud", str(clipped)) == 0
+    assert "clipped" in capsys.readouterr().out
+
+
+def test_voice_add_will_not_overwrite_without_replace(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "in" / "a.wav")
+    assert run_voice(tmp_path / "voices", "add", "amy", str(clip)) == 0
+
+    assert run_voice(tmp_path / "voices", "add", "amy", str(clip)) == 1
+    assert run_voice(tmp_path / "voices", "add", "amy", str(clip), str(clip), "--replace") == 0
+    assert len(list((tmp_path / "voices" / "amy").glob("*.wav"))) == 2
+
+
+def test_voice_list_and_check_explain_a_broken_profile(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    voices = tmp_path / "voices"
+    run_voice(voices, "add", "amy", str(write_clip(tmp_path / "a.wav")))
+    (voices / "broken").mkdir()
+    write_silence(voices / "broken" / "mute.wav")
+    capsys.readouterr()
+
+    assert run_voice(voices, "list") == 0
+    listed = capsys.readouterr().out
+    assert "amy: ok" in listed and "broken: BROKEN" in listed and "mute.wav: is silent" in listed
+    assert run_voice(voices, "check", "broken") == 1
+    assert run_voice(voices, "check", "amy") == 0
+    assert "clip1.wav:" in capsys.readouterr().out
+
+
+def test_voice_remove_deletes_only_a_named_profile(tmp_path: Path) -> None:
+    voices = tmp_path / "voices"
+    run_voice(voices, "add", "amy", str(write_clip(tmp_path / "a.wav")))
+
+    assert run_voice(voices, "remove", "../voices", "--yes") == 1
+    assert run_voice(voices, "remove", "amy") == 1, "no terminal to confirm in: refuse"
+    assert run_voice(voices, "remove", "amy", "--yes") == 0
+    assert not (voices / "amy").exists() and voices.exists()
+
+
+def test_say_writes_a_wav_file_and_to_standard_output(checkpoint_dir: Path, tmp_path: Path) -> None:
+    voices = tmp_path / "voices"
+    voice.main(["--voices-dir", str(voices), "add", "amy", str(write_clip(tmp_path / "a.wav"))])
+    common = [
+        sys.executable,
+        "-m",
+        "wyoming_xtts",
+        "say",
+        "--model-dir",
+        str(checkpoint_dir),
+        "--voices-dir",
+        str(voices),
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--voice",
+        "amy",
+    ]
+
+    to_file = subprocess.run(
+        [*common, "-o", str(tmp_path / "out.wav"), "The front door is open."],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    to_stdout = subprocess.run(
+        [*common, "-o", "-"],
+        input=b"The garage door is open.",
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert to_file.returncode == 0, to_file.stderr
+    assert "Wrote" in to_file.stderr
+    with wave.open(str(tmp_path / "out.wav")) as wav:
+        assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (24_000, 1, 2)
+        assert wav.getnframes() > 0
+    assert to_stdout.returncode == 0
+    assert to_stdout.stdout[:4] == b"RIFF" and len(to_stdout.stdout) > 1000
+
+
+def test_say_reports_an_unknown_voice(checkpoint_dir: Path, tmp_path: Path) -> None:
+    finished = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wyoming_xtts",
+            "say",
+            "--model-dir",
+            str(checkpoint_dir),
+            "--voices-dir",
+            str(tmp_path),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--voice",
+            "nobody",
+            "Hello there.",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert finished.returncode == 1
+    assert "voice-not-found" in finished.stderr and "Traceback" not in finished.stderr
+
+
+async def test_health_is_ok_against_a_live_server(
+    live_server: LiveServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In a thread: the command runs its own event loop while the server's keeps serving.
+    code = await asyncio.to_thread(health.main, ["--uri", f"tcp://127.0.0.1:{live_server.port}"])
+
+    assert code == 0
+    assert capsys.readouterr().out.startswith("ok: wyoming-xtts")
+
+
+def test_health_fails_when_nothing_listens(capsys: pytest.CaptureFixture[str]) -> None:
+    code = health.main(["--uri", f"tcp://127.0.0.1:{free_port()}", "--timeout", "2"])
+
+    assert code == 1
+    assert "unhealthy: cannot connect" in capsys.readouterr().err
+
+
+def test_health_defaults_to_the_configured_server_on_this_machine() -> None:
+    assert health.local_uri("tcp://0.0.0.0:10200") == "tcp://127.0.0.1:10200"
+    assert health.local_uri("unix:///run/xtts.sock") == "unix:///run/xtts.sock"

@@ -1,0 +1,1 @@
+"""The `wyoming-xtts` sub-commands; without one, `wyoming-xtts` runs the server."""

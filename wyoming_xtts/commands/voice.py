@@ -1,0 +1,188 @@
+"""`wyoming-xtts voice add|list|check|remove`: making and looking after voice profiles.
+
+`add` checks every recording first and writes nothing if one is unusable; the profile is
+assembled in a hidden directory and moved into place in one rename, so the server (which
+rescans on every describe) never sees half a profile.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..audio import inspect_clip
+from ..clip_preparation import ClipPreparationError, prepare_clip, write_clip
+from ..languages import XTTS_LANGUAGES, normalize_language
+from ..settings import ENV_PREFIX
+from ..voices import PROFILE_FILE, VoiceLibrary, VoiceProfile, is_valid_voice_name
+
+EXIT_PROBLEM = 1
+
+
+def main(argv: Sequence[str]) -> int:
+    args = _parser().parse_args(argv)
+    voices_dir = Path(args.voices_dir).expanduser()
+    if args.action == "add":
+        return _add(voices_dir, args)
+    if args.action == "list":
+        return _list(voices_dir)
+    if args.action == "check":
+        return _check(voices_dir, args.name)
+    return _remove(voices_dir, args.name, args.yes)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wyoming-xtts voice", description="Manage voice profiles."
+    )
+    parser.add_argument(
+        "--voices-dir",
+        default=os.environ.get(ENV_PREFIX + "VOICES_DIR", "voices"),
+        help="directory of voice profiles (default: %(default)s)",
+    )
+    actions = parser.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="make a profile from one or more recordings")
+    add.add_argument("name", help="voice name, as Home Assistant will show it")
+    add.add_argument("clips", nargs="+", type=Path, help="recordings of 6-30 s of speech each")
+    add.add_argument(
+        "--language",
+        action="append",
+        help="a language the voice speaks (repeatable; the first is the default; default: en)",
+    )
+    add.add_argument("--description", help="label shown in Home Assistant (default: the name)")
+    add.add_argument("--denoise", action="store_true", help="remove steady background noise")
+    add.add_argument("--replace", action="store_true", help="replace an existing profile")
+    actions.add_parser("list", help="every profile, with what is wrong with broken ones")
+    check = actions.add_parser("check", help="every clip of one profile, in detail")
+    check.add_argument("name")
+    remove = actions.add_parser("remove", help="delete a profile directory")
+    remove.add_argument("name")
+    remove.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    return parser
+
+
+def _add(voices_dir: Path, args: argparse.Namespace) -> int:
+    name: str = args.name
+    if not is_valid_voice_name(name):
+        return _fail(f"{name!r} cannot be a voice name: use letters, digits, spaces, . - _")
+    target = voices_dir / name
+    if target.exists() and not args.replace:
+        return _fail(f"voice {name!r} exists in {voices_dir}; add --replace to replace it")
+    languages = [normalize_language(tag) for tag in args.language or ["en"]]
+    if None in languages:
+        unknown = [tag for tag, code in zip(args.language, languages, strict=True) if code is None]
+        return _fail(
+            f"unknown language(s) {', '.join(unknown)}; XTTS-v2 speaks {' '.join(XTTS_LANGUAGES)}"
+        )
+
+    problems: list[str] = []
+    for clip in args.clips:
+        report = inspect_clip(clip)
+        status = "unusable" if report.errors else "ok"
+        print(
+            f"{clip}: {status} ({report.duration_s:.1f} s, {report.sample_rate} Hz, {report.channels} ch)"
+        )
+        for message in (*report.errors, *report.warnings):
+            print(f"  - {message}")
+        problems.extend(report.errors)
+    if problems:
+        return _fail(f"nothing written: {len(problems)} problem(s) above")
+    try:
+        prepared = [prepare_clip(clip, denoise=args.denoise) for clip in args.clips]
+    except ClipPreparationError as err:
+        return _fail(f"nothing written: {err}")
+
+    voices_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=voices_dir))
+    try:
+        for index, clip in enumerate(prepared, start=1):
+            write_clip(clip, staging / f"clip{index}.wav")
+        (staging / PROFILE_FILE).write_text(_profile_toml(args.description or name, languages))
+        _swap_into_place(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    total = sum(clip.duration_s for clip in prepared)
+    trimmed = sum(clip.trimmed_s for clip in prepared)
+    print(
+        f"Voice {name!r}: {len(prepared)} clip(s), {total:.1f} s of speech "
+        f"({trimmed:.1f} s of silence trimmed, levels evened out) in {target}."
+    )
+    print("A running server offers it on Home Assistant's next look at the voices; no restart.")
+    return 0
+
+
+def _profile_toml(description: str, languages: Sequence[str | None]) -> str:
+    quoted = ", ".join(f'"{code}"' for code in languages)
+    escaped = description.replace("\\", "\\\\").replace('"', '\\"')
+    return f'description = "{escaped}"\nlanguages = [{quoted}]\n'
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    """Move the finished profile to `target`, replacing any old one, without a gap."""
+    if not target.exists():
+        staging.rename(target)
+        return
+    retired = staging.with_name(staging.name + ".old")
+    target.rename(retired)
+    staging.rename(target)
+    shutil.rmtree(retired)
+
+
+def _list(voices_dir: Path) -> int:
+    profiles = VoiceLibrary(voices_dir, "en").scan()
+    if not profiles:
+        print(f"No voice profiles in {voices_dir}. Make one: wyoming-xtts voice add NAME CLIP.wav")
+        return 0
+    for profile in profiles:
+        _print_profile(profile)
+    return 0
+
+
+def _check(voices_dir: Path, name: str) -> int:
+    profile = VoiceLibrary(voices_dir, "en").find(name) if is_valid_voice_name(name) else None
+    if profile is None:
+        return _fail(f"no voice profile {name!r} in {voices_dir}")
+    _print_profile(profile)
+    for clip in profile.voice.clips:
+        report = inspect_clip(clip)
+        print(
+            f"  {clip.name}: {report.duration_s:.1f} s, {report.sample_rate} Hz, "
+            f"{report.channels} ch, {report.speech_s:.1f} s of speech"
+        )
+    return 0 if profile.usable else EXIT_PROBLEM
+
+
+def _print_profile(profile: VoiceProfile) -> None:
+    voice = profile.voice
+    state = "ok" if profile.usable else "BROKEN"
+    print(
+        f"{voice.name}: {state} - {profile.description!r}, {', '.join(voice.languages)}, "
+        f"{len(voice.clips)} clip(s)"
+    )
+    for message in profile.errors:
+        print(f"  error: {message}")
+    for message in profile.warnings:
+        print(f"  warning: {message}")
+
+
+def _remove(voices_dir: Path, name: str, confirmed: bool) -> int:
+    target = voices_dir / name
+    if not is_valid_voice_name(name) or not target.is_dir():
+        return _fail(f"no voice profile {name!r} in {voices_dir}")
+    if not confirmed:
+        if not sys.stdin.isatty():
+            return _fail("add --yes to remove a profile without a terminal to confirm in")
+        if input(f"Delete {target} and its clips? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("Nothing removed.")
+            return EXIT_PROBLEM
+    shutil.rmtree(target)
+    print(f"Removed voice {name!r}.")
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(f"wyoming-xtts voice: {message}", file=sys.stderr)
+    return EXIT_PROBLEM
