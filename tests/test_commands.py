@@ -131,42 +131,28 @@ def test_voice_remove_deletes_only_a_named_profile(tmp_path: Path) -> None:
     assert not (voices / "amy").exists() and voices.exists()
 
 
+def say(
+    checkpoint_dir: Path, tmp_path: Path, voices: Path, *args: str, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """`wyoming-xtts say` on the test checkpoint, as a real process."""
+    command = [sys.executable, "-m", "wyoming_xtts", "say", "--model-dir", str(checkpoint_dir)]
+    command += ["--voices-dir", str(voices), "--data-dir", str(tmp_path / "data"), *args]
+    return subprocess.run(command, input=stdin, capture_output=True, timeout=300, check=False)
+
+
 def test_say_writes_a_wav_file_and_to_standard_output(checkpoint_dir: Path, tmp_path: Path) -> None:
     voices = tmp_path / "voices"
     voice.main(["--voices-dir", str(voices), "add", "amy", str(write_clip(tmp_path / "a.wav"))])
-    common = [
-        sys.executable,
-        "-m",
-        "wyoming_xtts",
-        "say",
-        "--model-dir",
-        str(checkpoint_dir),
-        "--voices-dir",
-        str(voices),
-        "--data-dir",
-        str(tmp_path / "data"),
-        "--voice",
-        "amy",
-    ]
+    out = tmp_path / "out.wav"
 
-    to_file = subprocess.run(
-        [*common, "-o", str(tmp_path / "out.wav"), "The front door is open."],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    to_stdout = subprocess.run(
-        [*common, "-o", "-"],
-        input=b"The garage door is open.",
-        capture_output=True,
-        timeout=300,
-        check=False,
+    to_file = say(checkpoint_dir, tmp_path, voices, "--voice", "amy", "-o", str(out), "Hi there.")
+    to_stdout = say(
+        checkpoint_dir, tmp_path, voices, "--voice", "amy", "-o", "-", stdin=b"The door is open."
     )
 
     assert to_file.returncode == 0, to_file.stderr
-    assert "Wrote" in to_file.stderr
-    with wave.open(str(tmp_path / "out.wav")) as wav:
+    assert b"Wrote" in to_file.stderr
+    with wave.open(str(out)) as wav:
         assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (24_000, 1, 2)
         assert wav.getnframes() > 0
     assert to_stdout.returncode == 0
@@ -174,30 +160,10 @@ def test_say_writes_a_wav_file_and_to_standard_output(checkpoint_dir: Path, tmp_
 
 
 def test_say_reports_an_unknown_voice(checkpoint_dir: Path, tmp_path: Path) -> None:
-    finished = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "wyoming_xtts",
-            "say",
-            "--model-dir",
-            str(checkpoint_dir),
-            "--voices-dir",
-            str(tmp_path),
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--voice",
-            "nobody",
-            "Hello there.",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    finished = say(checkpoint_dir, tmp_path, tmp_path, "--voice", "nobody", "Hello there.")
 
     assert finished.returncode == 1
-    assert "voice-not-found" in finished.stderr and "Traceback" not in finished.stderr
+    assert b"voice-not-found" in finished.stderr and b"Traceback" not in finished.stderr
 
 
 async def test_health_is_ok_against_a_live_server(

@@ -1,8 +1,11 @@
 """The local XTTS-v2 engine on a random-initialised checkpoint: loading, audio, latents cache."""
 
+import hashlib
 import json
 import logging
 import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +17,7 @@ from wyoming_xtts.voices import Voice, VoiceLibrary
 
 from .clips import write_clip, write_profile
 from .conftest import BUILTIN_SPEAKERS
+from .xtts_checkpoint import build_checkpoint
 
 
 def make_engine(checkpoint: Path, data_dir: Path, builtin: bool = True) -> XttsEngine:
@@ -224,3 +228,41 @@ async def test_a_fixed_seed_makes_a_segment_sound_the_same_every_time(
 def voices_dir_of(tmp_path: Path) -> Path:
     write_profile(tmp_path / "other", "alice")
     return tmp_path / "other"
+
+
+@pytest.fixture
+def immutable_release_checkpoint(tmp_path: Path) -> Iterator[Path]:
+    """A checkpoint like the release (model.pth holds a pickled config) that cannot change.
+
+    `chattr +i` stops even root from writing, as a read-only mount would.
+    """
+    directory = build_checkpoint(tmp_path / "release", pickled_config=True)
+    model_file = directory / "model.pth"
+    if subprocess.run(
+        ["chattr", "+i", str(model_file)], capture_output=True, check=False
+    ).returncode:
+        pytest.skip("chattr +i is not permitted here, so no read-only file can be made")
+    try:
+        yield directory
+    finally:
+        subprocess.run(["chattr", "-i", str(model_file)], check=False)
+
+
+async def test_a_read_only_release_checkpoint_loads_through_a_writable_copy(
+    immutable_release_checkpoint: Path, tmp_path: Path, voices_dir: Path
+) -> None:
+    original = hashlib.sha256((immutable_release_checkpoint / "model.pth").read_bytes()).digest()
+
+    for _ in range(2):  # the second start reuses the copy
+        engine = make_engine(immutable_release_checkpoint, tmp_path / "data")
+        await engine.start()
+        audio = await speak(engine, profile_voice(voices_dir))
+        await engine.close()
+        assert audio.size > 0
+
+    (copy,) = (tmp_path / "data" / "models" / "writable").iterdir()
+    assert (copy / "config.json").is_symlink() and not (copy / "model.pth").is_symlink()
+    assert (
+        hashlib.sha256((immutable_release_checkpoint / "model.pth").read_bytes()).digest()
+        == original
+    )

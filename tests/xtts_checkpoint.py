@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, models
-from TTS.tts.configs.xtts_config import XttsConfig
+from TTS.tts.configs.xtts_config import XttsArgs, XttsAudioConfig, XttsConfig
 from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
 from TTS.tts.models.xtts import Xtts
 
@@ -82,9 +82,16 @@ def _config(shape: CheckpointShape, vocab_path: Path) -> XttsConfig:
 
 
 def build_checkpoint(
-    directory: Path, shape: CheckpointShape = TINY, speakers: tuple[str, ...] = ("Ana Florence",)
+    directory: Path,
+    shape: CheckpointShape = TINY,
+    speakers: tuple[str, ...] = ("Ana Florence",),
+    pickled_config: bool = False,
 ) -> Path:
-    """Write a random-initialised checkpoint into `directory` and return it."""
+    """Write a random-initialised checkpoint into `directory` and return it.
+
+    With `pickled_config`, model.pth also holds the XttsConfig object, as the released file
+    does (coqui-tts then rewrites model.pth on its first load).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     vocab_path = directory / "vocab.json"
     _write_vocab(vocab_path)
@@ -94,7 +101,12 @@ def build_checkpoint(
     model = Xtts(config)
     model.tokenizer = VoiceBpeTokenizer(vocab_file=str(vocab_path))
     model.init_models()
-    torch.save({"model": model.state_dict()}, directory / "model.pth")
+    checkpoint: dict[str, object] = {"model": model.state_dict()}
+    if pickled_config:
+        checkpoint["config"] = config
+        _save_as_released(checkpoint, directory / "model.pth")
+    else:
+        torch.save(checkpoint, directory / "model.pth")
 
     config.model_args.tokenizer_file = ""
     (directory / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
@@ -110,3 +122,16 @@ def build_checkpoint(
         directory / "speakers_xtts.pth",
     )
     return directory
+
+
+def _save_as_released(checkpoint: dict[str, object], path: Path) -> None:
+    """Pickle as the release did, when these classes lived in TTS.tts.models.xtts."""
+    moved = (XttsArgs, XttsAudioConfig)
+    homes = [cls.__module__ for cls in moved]
+    try:
+        for cls in moved:
+            cls.__module__ = "TTS.tts.models.xtts"
+        torch.save(checkpoint, path)
+    finally:
+        for cls, home in zip(moved, homes, strict=True):
+            cls.__module__ = home

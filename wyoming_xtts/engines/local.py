@@ -6,6 +6,7 @@ in the order the service hands them over.
 """
 
 import asyncio
+import errno
 import hashlib
 import logging
 from collections.abc import AsyncGenerator, Iterator, Sequence
@@ -28,7 +29,13 @@ from ..offload import iterate_in_thread
 from ..voices import Voice
 from .base import EngineInfo, EngineUnavailableError
 from .conditioning import Conditioning, ConditioningCache, ConditioningParams
-from .model_files import SPEAKERS_FILE, check_checkpoint, ensure_release_model
+from .model_files import (
+    SPEAKERS_FILE,
+    check_checkpoint,
+    ensure_release_model,
+    make_writable_copy,
+    writable_copy_dir,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -157,22 +164,19 @@ class XttsEngine:
         self._device = pick_device(config.device)
         _LOGGER.info("Loading XTTS-v2 from %s on %s", directory, self._device)
 
-        xtts_config = XttsConfig()
-        xtts_config.load_json(str(directory / "config.json"))
-        model = Xtts(xtts_config)
+        if (writable_copy_dir(directory, config.data_dir) / "model.pth").is_file():
+            directory = writable_copy_dir(directory, config.data_dir)
         try:
-            model.load_checkpoint(
-                xtts_config, checkpoint_dir=str(directory), eval=True, use_deepspeed=False
+            model, xtts_config = self._read_checkpoint(directory)
+        except _CheckpointReadOnlyError:
+            copy = make_writable_copy(directory, config.data_dir)
+            _LOGGER.warning(
+                "%s is read-only and coqui-tts rewrites model.pth on its first load: "
+                "loading a writable copy made in %s instead",
+                directory,
+                copy,
             )
-        except PermissionError as err:
-            raise EngineUnavailableError(
-                f"coqui-tts rewrites the released model.pth on its first load and {directory} "
-                "is read-only; make it writable for the first start."
-            ) from err
-        except (RuntimeError, KeyError, ValueError, OSError) as err:
-            raise EngineUnavailableError(
-                f"The checkpoint in {directory} could not be loaded ({err})."
-            ) from err
+            model, xtts_config = self._read_checkpoint(copy)
         model.to(self._device)
         self._model = model
 
@@ -275,10 +279,40 @@ class XttsEngine:
             _LOGGER.exception("XTTS-v2 failed on %r", text)
             raise SpeechError(ErrorCode.SYNTHESIS_FAILED, f"XTTS-v2 failed: {err}") from err
 
+    @staticmethod
+    def _read_checkpoint(directory: Path) -> tuple[Xtts, XttsConfig]:
+        """Load a checkpoint directory; `_CheckpointReadOnlyError` if it must change and cannot."""
+        xtts_config = XttsConfig()
+        xtts_config.load_json(str(directory / "config.json"))
+        model = Xtts(xtts_config)
+        try:
+            model.load_checkpoint(
+                xtts_config, checkpoint_dir=str(directory), eval=True, use_deepspeed=False
+            )
+        except (RuntimeError, OSError) as err:
+            # torch.save reports a refused write as RuntimeError("... open file failed ...").
+            refused = isinstance(err, PermissionError) or (
+                isinstance(err, OSError) and err.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
+            )
+            if refused or "open file failed" in str(err):
+                raise _CheckpointReadOnlyError(str(err)) from err
+            raise EngineUnavailableError(
+                f"The checkpoint in {directory} could not be loaded ({err})."
+            ) from err
+        except (KeyError, ValueError) as err:
+            raise EngineUnavailableError(
+                f"The checkpoint in {directory} could not be loaded ({err})."
+            ) from err
+        return model, xtts_config
+
     def _require_model(self) -> Xtts:
         if self._model is None:
             raise SpeechError(ErrorCode.SYNTHESIS_FAILED, "The XTTS-v2 model is not loaded.")
         return self._model
+
+
+class _CheckpointReadOnlyError(Exception):
+    """coqui-tts had to rewrite model.pth (the release format) and could not."""
 
 
 def _fingerprint(directory: Path) -> str:

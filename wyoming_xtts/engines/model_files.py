@@ -104,6 +104,36 @@ def ensure_release_model(data_dir: Path, licence_accepted: bool) -> Path:
     return target
 
 
+def writable_copy_dir(directory: Path, data_dir: Path) -> Path:
+    """Where a writable copy of a read-only checkpoint `directory` is kept."""
+    stat = (directory / "model.pth").stat()
+    key = f"{directory.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    return data_dir / "models" / "writable" / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def make_writable_copy(directory: Path, data_dir: Path) -> Path:
+    """A copy of `directory` whose model.pth coqui-tts may rewrite; the rest is symlinked.
+
+    coqui-tts converts the released model.pth in place on its first load, which fails on a
+    read-only directory (a Docker `:ro` mount, a shared NAS folder). The copy costs the size
+    of model.pth (1.9 GB for the release) once; later starts load it directly.
+    """
+    target = writable_copy_dir(directory, data_dir)
+    if (target / "model.pth").is_file():
+        return target
+    partial = target.with_name(f".{target.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    for name in (*REQUIRED_FILES, SPEAKERS_FILE):
+        source = directory / name
+        if name == "model.pth":
+            shutil.copyfile(source, partial / name)
+        elif source.is_file():
+            (partial / name).symlink_to(source.resolve())
+    partial.rename(target)
+    return target
+
+
 def _verify_checksums(directory: Path) -> None:
     """Compare large files with the SHA-256 the hub records for them; drop any that differ."""
     try:
