@@ -4,9 +4,11 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from functools import partial
+from urllib.parse import urlparse
 
 from wyoming.server import AsyncServer, HandlerFactory
 
+from .discovery import ZeroconfAnnouncer, advertised_host
 from .engines.base import Engine, EngineUnavailableError
 from .handler import WyomingTtsHandler
 from .language_detection import LanguageDetector
@@ -115,6 +117,25 @@ async def serve(settings: Settings) -> None:
             names,
             " ..." if len(voices) > 20 else "",
         )
-        await AsyncServer.from_uri(settings.uri).run(handler_factory(service, settings))
+        announcer = _announcer(settings)
+        if announcer is not None:
+            await announcer.start()
+        try:
+            await AsyncServer.from_uri(settings.uri).run(handler_factory(service, settings))
+        finally:
+            if announcer is not None:
+                await announcer.close()
     finally:
         await engine.close()
+
+
+def _announcer(settings: Settings) -> ZeroconfAnnouncer | None:
+    """The mDNS announcement `--zeroconf` asks for (settings ensure a tcp:// URI)."""
+    if settings.zeroconf_name is None:
+        return None
+    address = urlparse(settings.uri)
+    return ZeroconfAnnouncer(
+        name=settings.zeroconf_name,
+        host=advertised_host(address.hostname or "", settings.zeroconf_host),
+        port=address.port or 10200,
+    )

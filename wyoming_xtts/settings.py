@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
+from .discovery import default_service_name
 from .languages import XTTS_LANGUAGES, normalize_language
 
 ENV_PREFIX = "WYOMING_XTTS_"
@@ -94,6 +95,12 @@ class Settings:
 
     provider_concurrency: int = 8
     """Cloud predictions running at once across all clients."""
+
+    zeroconf_name: str | None = None
+    """Announce the server over mDNS under this name (None: no announcement)."""
+
+    zeroconf_host: str | None = None
+    """Address to announce instead of the detected one (e.g. the Docker host's)."""
 
     language_detection: bool = True
     """Voices with several languages speak each segment in the language it is written in."""
@@ -228,6 +235,16 @@ def _parser(env: Mapping[str, str], prog: str, description: str | None) -> argpa
         help="ask the cloud provider to denoise reference clips (voice.toml can override)",
     )
     parser.add_argument(
+        "--zeroconf",
+        nargs="?",
+        const=default_service_name(),
+        default=_env(env, "zeroconf"),
+        metavar="NAME",
+        help="announce the server over mDNS so Home Assistant discovers it "
+        "(default name: %(const)s)",
+    )
+    option("zeroconf-host", None, "address to announce (default: this machine's LAN address)")
+    parser.add_argument(
         "--no-language-detection",
         action="store_true",
         default=_env_flag(env, "no-language-detection"),
@@ -286,6 +303,8 @@ def _validated(args: argparse.Namespace) -> Settings:
         raise SettingsError(
             f"--provider-timeout must be between 1 and 3600 seconds, not {timeout:g}"
         )
+    if args.zeroconf and not args.uri.startswith("tcp://"):
+        raise SettingsError("--zeroconf announces a TCP server: use a tcp:// --uri with it")
     if args.provider_url and not re.match(r"^https?://[^\s/]+", args.provider_url):
         raise SettingsError(
             f"--provider-url {args.provider_url!r} must be an http:// or https:// URL"
@@ -312,6 +331,8 @@ def _validated(args: argparse.Namespace) -> Settings:
         provider_concurrency=_positive_int(
             "provider-concurrency", args.provider_concurrency, 1, 64
         ),
+        zeroconf_name=args.zeroconf or None,
+        zeroconf_host=args.zeroconf_host or None,
         language_detection=not args.no_language_detection,
         debug=args.debug,
         log_format=args.log_format,
