@@ -20,7 +20,7 @@ from wyoming_xtts.settings import parse_settings
 from .conftest import free_port
 
 
-async def lookup(name: str) -> tuple[int, list[str]] | None:
+async def lookup(name: str) -> tuple[int | None, list[str]] | None:
     browser = AsyncZeroconf(interfaces=["127.0.0.1"])
     try:
         info = await browser.async_get_service_info(
