@@ -186,3 +186,20 @@ def test_health_fails_when_nothing_listens(capsys: pytest.CaptureFixture[str]) -
 def test_health_defaults_to_the_configured_server_on_this_machine() -> None:
     assert health.local_uri("tcp://0.0.0.0:10200") == "tcp://127.0.0.1:10200"
     assert health.local_uri("unix:///run/xtts.sock") == "unix:///run/xtts.sock"
+
+
+def test_voice_add_denoise_removes_steady_background_noise(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    speech = np.concatenate([np.zeros(22_050), speechlike(7.0), np.zeros(22_050)])
+    noisy = (speech + 0.02 * rng.standard_normal(speech.size)).astype(np.float32)
+    soundfile.write(tmp_path / "noisy.wav", noisy, 22_050)
+
+    for name, extra in (("plain", []), ("clean", ["--denoise"])):
+        assert run_voice(tmp_path / "voices", "add", name, str(tmp_path / "noisy.wav"), *extra) == 0
+
+    def noise_floor(name: str) -> float:
+        samples, _ = soundfile.read(tmp_path / "voices" / name / "clip1.wav")
+        frames = samples[: samples.size // 661 * 661].reshape(-1, 661)
+        return float(np.percentile(np.sqrt(np.mean(frames**2, axis=1)), 10))
+
+    assert noise_floor("clean") < noise_floor("plain") / 3
