@@ -228,11 +228,15 @@ def _parser(env: Mapping[str, str], prog: str, description: str | None) -> argpa
         defaults.provider_concurrency,
         "cloud predictions at once, all clients",
     )
-    parser.add_argument(
-        "--cleanup-voice",
-        action="store_true",
-        default=_env_flag(env, "cleanup-voice"),
-        help="ask the cloud provider to denoise reference clips (voice.toml can override)",
+
+    def flag(name: str, help_text: str, also: bool = False) -> None:
+        parser.add_argument(
+            f"--{name}", action="store_true", default=_env_flag(env, name) or also, help=help_text
+        )
+
+    flag(
+        "cleanup-voice",
+        "ask the cloud provider to denoise reference clips (voice.toml can override)",
     )
     parser.add_argument(
         "--zeroconf",
@@ -244,28 +248,18 @@ def _parser(env: Mapping[str, str], prog: str, description: str | None) -> argpa
         "(default name: %(const)s)",
     )
     option("zeroconf-host", None, "address to announce (default: this machine's LAN address)")
-    parser.add_argument(
-        "--no-language-detection",
-        action="store_true",
-        default=_env_flag(env, "no-language-detection"),
-        help="voices always speak their first language (see voice.toml detect_language)",
+    flag(
+        "no-language-detection",
+        "voices always speak their first language (see voice.toml detect_language)",
     )
-    parser.add_argument(
-        "--no-builtin-speakers",
-        action="store_true",
-        default=_env_flag(env, "no-builtin-speakers"),
-        help="do not offer the model's built-in studio speakers as voices",
-    )
-    parser.add_argument(
-        "--agree-cpml",
-        action="store_true",
-        default=_env_flag(env, "agree-cpml") or env.get("COQUI_TOS_AGREED") == "1",
-        help="accept the non-commercial CPML licence of the XTTS-v2 weights so they can be "
+    flag("no-builtin-speakers", "do not offer the model's built-in studio speakers as voices")
+    flag(
+        "agree-cpml",
+        "accept the non-commercial CPML licence of the XTTS-v2 weights so they can be "
         "downloaded (also COQUI_TOS_AGREED=1)",
+        also=env.get("COQUI_TOS_AGREED") == "1",
     )
-    parser.add_argument(
-        "--debug", action="store_true", default=_env_flag(env, "debug"), help="log debug messages"
-    )
+    flag("debug", "log debug messages")
     parser.add_argument("--version", action="version", version=__version__)
     return parser
 
