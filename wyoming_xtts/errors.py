@@ -28,6 +28,9 @@ class ErrorCode(StrEnum):
     BAD_REQUEST = "bad-request"
     """An event that does not fit the protocol: wrong fields, or out of order."""
 
+    TOO_LARGE = "too-large"
+    """An event's data or payload is larger than the server accepts."""
+
     SYNTHESIS_FAILED = "synthesis-failed"
     """The engine failed while producing audio."""
 

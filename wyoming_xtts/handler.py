@@ -34,6 +34,7 @@ from .audio import PCM_SAMPLE_WIDTH
 from .errors import ErrorCode, SpeechError
 from .info import build_info
 from .synthesis import SynthesisService
+from .wire import WireError, WireLimits, read_event
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -108,13 +109,36 @@ class WyomingTtsHandler(AsyncEventHandler):
         *,
         service: SynthesisService,
         max_text_chars: int,
+        limits: WireLimits | None = None,
     ) -> None:
         super().__init__(reader, writer)
         self._service = service
         self._max_text_chars = max_text_chars
+        self._limits = limits or WireLimits()
         self._queue: asyncio.Queue[_Response] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._stream: _Response | None = None
+
+    async def run(self) -> None:
+        """Read events with bounded sizes (see `wire`) until the client leaves."""
+        self._is_running = True
+        try:
+            while self._is_running:
+                try:
+                    event = await read_event(self.reader, self._limits)
+                except WireError as err:
+                    _LOGGER.info("Refused an event: %s", err.message)
+                    await self.write_event(Error(text=err.message, code=err.code).event())
+                    if err.resumable:
+                        continue
+                    break
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    break
+                if event is None or not await self.handle_event(event):
+                    break
+        finally:
+            await self.disconnect()
+            self.writer.close()
 
     async def handle_event(self, event: Event) -> bool:
         if Describe.is_type(event.type):
