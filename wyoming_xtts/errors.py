@@ -31,6 +31,15 @@ class ErrorCode(StrEnum):
     TOO_LARGE = "too-large"
     """An event's data or payload is larger than the server accepts."""
 
+    TOO_MANY_CONNECTIONS = "too-many-connections"
+    """The server already has --max-connections open; the connection is closed."""
+
+    TOO_MANY_REQUESTS = "too-many-requests"
+    """More than 8 requests were waiting on one connection; it is closed."""
+
+    IDLE = "idle"
+    """The connection sent nothing for --idle-timeout seconds and is closed."""
+
     SYNTHESIS_FAILED = "synthesis-failed"
     """The engine failed while producing audio."""
 

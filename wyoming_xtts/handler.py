@@ -11,7 +11,9 @@ chunks, one `audio-stop` if audio started, an `error` if something failed, and f
 """
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
@@ -30,6 +32,7 @@ from wyoming.tts import (
     SynthesizeStopped,
 )
 
+from .admission import Admission
 from .audio import PCM_SAMPLE_WIDTH
 from .errors import ErrorCode, SpeechError
 from .info import build_info
@@ -42,6 +45,12 @@ _TEXT = "text"
 _VOICE = "voice"
 _VOICE_NAME = "name"
 _END_OF_TEXT = None
+
+MAX_PENDING_RESPONSES = 8
+"""Requests one connection may have waiting behind the one being spoken."""
+
+_LINGER_S = 2.0
+_LINGER_BLOCK = 64 * 1024
 
 
 class _Response:
@@ -109,23 +118,58 @@ class WyomingTtsHandler(AsyncEventHandler):
         *,
         service: SynthesisService,
         max_text_chars: int,
+        admission: Admission,
         limits: WireLimits | None = None,
     ) -> None:
         super().__init__(reader, writer)
         self._service = service
         self._max_text_chars = max_text_chars
+        self._admission = admission
         self._limits = limits or WireLimits()
+        self._responding = False
+        self._last_activity = time.monotonic()
+        self._linger = False
         self._queue: asyncio.Queue[_Response] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._stream: _Response | None = None
 
     async def run(self) -> None:
-        """Read events with bounded sizes (see `wire`) until the client leaves."""
+        """Admit the client, then read events with bounded sizes until it leaves."""
+        refusal = self._admission.admit(self.writer.get_extra_info("peername"))
+        if refusal is not None:
+            if refusal == ErrorCode.TOO_MANY_CONNECTIONS:
+                with contextlib.suppress(ConnectionError):
+                    await self.write_event(
+                        Error(
+                            text="The server has too many connections open; try again shortly.",
+                            code=ErrorCode.TOO_MANY_CONNECTIONS,
+                        ).event()
+                    )
+            self.writer.close()
+            return
+        try:
+            await self._read_events()
+        finally:
+            self._admission.release()
+
+    async def _read_events(self) -> None:
         self._is_running = True
         try:
             while self._is_running:
                 try:
-                    event = await read_event(self.reader, self._limits)
+                    event = await self._next_event()
+                except _IdleError:
+                    _LOGGER.info(
+                        "Closing a connection idle for %g s", self._admission.policy.idle_timeout_s
+                    )
+                    await self.write_event(
+                        Error(
+                            text=f"Closing the connection after {self._admission.policy.idle_timeout_s:g} s "
+                            "without a request (--idle-timeout).",
+                            code=ErrorCode.IDLE,
+                        ).event()
+                    )
+                    break
                 except WireError as err:
                     _LOGGER.info("Refused an event: %s", err.message)
                     await self.write_event(Error(text=err.message, code=err.code).event())
@@ -138,7 +182,43 @@ class WyomingTtsHandler(AsyncEventHandler):
                     break
         finally:
             await self.disconnect()
+            if self._linger:
+                await self._drain_input()
             self.writer.close()
+
+    async def _drain_input(self) -> None:
+        """Before closing on a client that is still sending, read (and drop) what it sends.
+
+        Closing a socket with unread input makes the kernel reset the connection, which can
+        destroy the error event just written before the client reads it.
+        """
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            self.writer.write_eof()
+            async with asyncio.timeout(_LINGER_S):
+                while await self.reader.read(_LINGER_BLOCK):
+                    pass
+
+    async def _next_event(self) -> Event | None:
+        """The next event; `_IdleError` once the client is silent and nothing is being spoken."""
+        idle_timeout = self._admission.policy.idle_timeout_s
+        reading = asyncio.ensure_future(read_event(self.reader, self._limits))
+        try:
+            while True:
+                remaining = idle_timeout - (time.monotonic() - self._last_activity)
+                done, _ = await asyncio.wait({reading}, timeout=max(remaining, 0.01))
+                if done:
+                    self._last_activity = time.monotonic()
+                    return reading.result()
+                if self._busy:
+                    self._last_activity = time.monotonic()  # waiting for audio is not idling
+                elif time.monotonic() - self._last_activity >= idle_timeout:
+                    raise _IdleError
+        finally:
+            reading.cancel()
+
+    @property
+    def _busy(self) -> bool:
+        return self._responding or not self._queue.empty()
 
     async def handle_event(self, event: Event) -> bool:
         if Describe.is_type(event.type):
@@ -149,8 +229,12 @@ class WyomingTtsHandler(AsyncEventHandler):
             # Inside a stream Home Assistant also sends the whole text as a plain
             # `synthesize` for older servers: speaking it would say everything twice.
             if self._stream is None:
+                if self._flooded():
+                    return await self._cut_off()
                 await self._start_response(event.data, streaming=False)
         elif SynthesizeStart.is_type(event.type):
+            if self._flooded():
+                return await self._cut_off()
             await self._start_stream(event.data)
         elif SynthesizeChunk.is_type(event.type):
             await self._add_chunk(event.data)
@@ -215,6 +299,22 @@ class WyomingTtsHandler(AsyncEventHandler):
             self._worker = asyncio.create_task(self._work(), name="wyoming-xtts response worker")
         return response
 
+    def _flooded(self) -> bool:
+        return self._queue.qsize() >= MAX_PENDING_RESPONSES
+
+    async def _cut_off(self) -> bool:
+        """A client that queues requests without waiting for audio is disconnected."""
+        _LOGGER.warning("Disconnecting a client with %d requests waiting", self._queue.qsize())
+        self._linger = True
+        await self.write_event(
+            Error(
+                text=f"More than {MAX_PENDING_RESPONSES} requests are waiting on this connection; "
+                "wait for the audio of one before sending the next. Closing the connection.",
+                code=ErrorCode.TOO_MANY_REQUESTS,
+            ).event()
+        )
+        return False
+
     async def _reject(self, text: str) -> None:
         """Answer an event that belongs to no response."""
         error = _bad_request(text)
@@ -226,7 +326,13 @@ class WyomingTtsHandler(AsyncEventHandler):
     async def _work(self) -> None:
         try:
             while True:
-                await self._respond(await self._queue.get())
+                response = await self._queue.get()
+                self._responding = True
+                try:
+                    await self._respond(response)
+                finally:
+                    self._responding = False
+                    self._last_activity = time.monotonic()
         except (ConnectionError, asyncio.CancelledError):
             _LOGGER.debug("Client gone; stopping its synthesis")
 
@@ -270,6 +376,10 @@ class WyomingTtsHandler(AsyncEventHandler):
         return AudioChunk(
             rate=self._service.sample_rate, width=PCM_SAMPLE_WIDTH, channels=1, audio=pcm
         )
+
+
+class _IdleError(Exception):
+    """The client has been silent for the idle timeout with nothing in progress."""
 
 
 def _bad_request(text: str) -> SpeechError:

@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 
 from wyoming.server import AsyncServer, HandlerFactory
 
+from .admission import Admission, AdmissionPolicy, parse_networks
 from .discovery import ZeroconfAnnouncer, advertised_host
 from .engines.base import Engine, EngineUnavailableError
 from .handler import WyomingTtsHandler
@@ -96,8 +97,20 @@ def build_service(
 
 
 def handler_factory(service: SynthesisService, settings: Settings) -> HandlerFactory:
-    """Creates one protocol handler per client connection."""
-    return partial(WyomingTtsHandler, service=service, max_text_chars=settings.max_text_chars)
+    """Creates one protocol handler per client connection, all under one `Admission`."""
+    admission = Admission(
+        AdmissionPolicy(
+            max_connections=settings.max_connections,
+            idle_timeout_s=settings.idle_timeout,
+            allowed_networks=parse_networks(settings.allow),
+        )
+    )
+    return partial(
+        WyomingTtsHandler,
+        service=service,
+        max_text_chars=settings.max_text_chars,
+        admission=admission,
+    )
 
 
 async def serve(settings: Settings) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
+from .admission import parse_networks
 from .discovery import default_service_name
 from .languages import XTTS_LANGUAGES, normalize_language
 
@@ -101,6 +102,15 @@ class Settings:
 
     zeroconf_host: str | None = None
     """Address to announce instead of the detected one (e.g. the Docker host's)."""
+
+    max_connections: int = 32
+    """Connections open at once; more are refused."""
+
+    idle_timeout: float = 300.0
+    """Seconds a connection may stay silent with nothing being spoken before it is closed."""
+
+    allow: str = ""
+    """Comma-separated client addresses/networks allowed to connect (empty: any)."""
 
     language_detection: bool = True
     """Voices with several languages speak each segment in the language it is written in."""
@@ -247,6 +257,13 @@ def _parser(env: Mapping[str, str], prog: str, description: str | None) -> argpa
         help="announce the server over mDNS so Home Assistant discovers it "
         "(default name: %(const)s)",
     )
+    option("max-connections", defaults.max_connections, "connections open at once (1-10000)")
+    option("idle-timeout", defaults.idle_timeout, "seconds before a silent connection is closed")
+    option(
+        "allow",
+        defaults.allow,
+        "client networks allowed, e.g. 192.168.1.0/24,127.0.0.1 (default: any)",
+    )
     option("zeroconf-host", None, "address to announce (default: this machine's LAN address)")
     flag(
         "no-language-detection",
@@ -262,6 +279,24 @@ def _parser(env: Mapping[str, str], prog: str, description: str | None) -> argpa
     flag("debug", "log debug messages")
     parser.add_argument("--version", action="version", version=__version__)
     return parser
+
+
+def _seconds(name: str, raw: object, low: float, high: float) -> float:
+    try:
+        value = float(str(raw))
+    except ValueError:
+        raise SettingsError(f"--{name} must be a number of seconds, not {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"--{name} must be between {low:g} and {high:g} seconds, not {value:g}")
+    return value
+
+
+def _networks(raw: str) -> str:
+    try:
+        parse_networks(raw)
+    except ValueError as err:
+        raise SettingsError(f"--allow: {err}") from None
+    return raw.strip()
 
 
 def _positive_int(name: str, raw: object, low: int, high: int) -> int:
@@ -325,6 +360,9 @@ def _validated(args: argparse.Namespace) -> Settings:
         provider_concurrency=_positive_int(
             "provider-concurrency", args.provider_concurrency, 1, 64
         ),
+        max_connections=_positive_int("max-connections", args.max_connections, 1, 10_000),
+        idle_timeout=_seconds("idle-timeout", args.idle_timeout, 1.0, 86_400.0),
+        allow=_networks(args.allow),
         zeroconf_name=args.zeroconf or None,
         zeroconf_host=args.zeroconf_host or None,
         language_detection=not args.no_language_detection,
