@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
@@ -22,11 +23,11 @@ ALICE = SynthesizeVoice(name="alice")
 
 
 @asynccontextmanager
-async def server(engine: RecordingEngine, tmp_path: Path, **options: object) -> AsyncIterator[int]:
+async def server(engine: RecordingEngine, tmp_path: Path, **options: Any) -> AsyncIterator[int]:
     write_profile(tmp_path / "voices", "alice", 'languages = ["en"]\n')
     settings = replace(
         Settings(voices_dir=tmp_path / "voices", data_dir=tmp_path / "data"), **options
-    )  # type: ignore[arg-type]
+    )
     async with serving(settings, engine) as port:
         yield port
 
