@@ -322,16 +322,7 @@ def _validated(args: argparse.Namespace) -> Settings:
             f"--default-language {args.default_language!r} is not one XTTS-v2 speaks "
             f"({', '.join(XTTS_LANGUAGES)})"
         )
-    try:
-        timeout = float(args.provider_timeout)
-    except ValueError:
-        raise SettingsError(
-            f"--provider-timeout must be a number of seconds, not {args.provider_timeout!r}"
-        ) from None
-    if not 1.0 <= timeout <= 3600.0:
-        raise SettingsError(
-            f"--provider-timeout must be between 1 and 3600 seconds, not {timeout:g}"
-        )
+    timeout = _seconds("provider-timeout", args.provider_timeout, 1.0, 3600.0)
     if args.zeroconf and not args.uri.startswith("tcp://"):
         raise SettingsError("--zeroconf announces a TCP server: use a tcp:// --uri with it")
     if args.provider_url and not re.match(r"^https?://[^\s/]+", args.provider_url):
