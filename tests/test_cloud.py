@@ -587,6 +587,9 @@ async def test_secrets_never_reach_logs_events_or_other_hosts(
         replicate.create_error = None
         replicate.throttle_creates, replicate.retry_after = 1, "0"
         events += await speak(server, "The dryer is done.")
+        async with server.client() as client:
+            await client.write_event(Describe().event())
+            events += await read_until(client, "info")
     async with proxy(proxy_settings("pixazo", pixazo, tmp_path / "p")) as server:
         events += await speak(server, "The washing machine is done.")
         pixazo.final_status = "ERROR"
