@@ -233,14 +233,14 @@ async def main(clients: int, minutes: float, delay: float) -> int:
             except OSError:
                 await asyncio.sleep(0.1)
         start_rss = rss_mb(server.pid)
-        peak = start_rss
+        samples = [start_rss]
         until = time.monotonic() + minutes * 60
         workers = [
             asyncio.create_task(client_loop(port, until, tally, detector)) for _ in range(clients)
         ]
         while not all(worker.done() for worker in workers):
             await asyncio.sleep(2)
-            peak = max(peak, rss_mb(server.pid))
+            samples.append(rss_mb(server.pid))
         await asyncio.gather(*workers)
         await describe(port, tally)
         end_rss = rss_mb(server.pid)
@@ -264,7 +264,12 @@ async def main(clients: int, minutes: float, delay: float) -> int:
         f"describe: p50 {statistics.median(tally.describe_s) * 1000:.1f} ms, "
         f"p99 {percentile(tally.describe_s, 0.99) * 1000:.1f} ms"
     )
-    print(f"server memory: start {start_rss:.0f} MB, end {end_rss:.0f} MB, peak {peak:.0f} MB")
+    quarters = [samples[min(len(samples) - 1, len(samples) * q // 4)] for q in (1, 2, 3)]
+    print(
+        f"server memory: start {start_rss:.0f} MB, at 1/4 2/4 3/4 of the run "
+        + " ".join(f"{value:.0f}" for value in quarters)
+        + f" MB, end {end_rss:.0f} MB, peak {max(samples):.0f} MB"
+    )
     return 1 if tally.failures else 0
 
 
