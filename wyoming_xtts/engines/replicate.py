@@ -173,7 +173,8 @@ class ReplicateProvider:
                     f"{self._base}/predictions/{prediction_id}/cancel", headers=self._auth()
                 )
                 _LOGGER.debug("Canceled Replicate prediction %s", prediction_id)
-            except httpx.HTTPError as err:
+            except (httpx.HTTPError, RuntimeError) as err:
+                # RuntimeError: the HTTP client was closed by a shutdown under way.
                 _LOGGER.warning(
                     "Could not cancel Replicate prediction %s: %s",
                     prediction_id,
