@@ -95,6 +95,18 @@ def test_voice_add_warns_about_a_clipped_recording_but_accepts_it(
     assert "clipped" in capsys.readouterr().out
 
 
+def test_voice_add_keeps_any_description_readable(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "a.wav")
+    description = 'Oma "Erna" \\ Küche\nzweite Zeile 👵'
+
+    assert (
+        run_voice(tmp_path / "voices", "add", "oma", str(clip), "--description", description) == 0
+    )
+    profile = VoiceLibrary(tmp_path / "voices", "en").find("oma")
+    assert profile is not None and profile.usable
+    assert profile.description == description
+
+
 def test_voice_add_will_not_overwrite_without_replace(tmp_path: Path) -> None:
     clip = write_clip(tmp_path / "in" / "a.wav")
     assert run_voice(tmp_path / "voices", "add", "amy", str(clip)) == 0

@@ -6,6 +6,7 @@ rescans on every describe) never sees half a profile.
 """
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -100,7 +101,9 @@ def _add(voices_dir: Path, args: argparse.Namespace) -> int:
     try:
         for index, clip in enumerate(prepared, start=1):
             write_clip(clip, staging / f"clip{index}.wav")
-        (staging / PROFILE_FILE).write_text(_profile_toml(args.description or name, languages))
+        (staging / PROFILE_FILE).write_text(
+            _profile_toml(args.description or name, languages), encoding="utf-8"
+        )
         _swap_into_place(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -115,9 +118,9 @@ def _add(voices_dir: Path, args: argparse.Namespace) -> int:
 
 
 def _profile_toml(description: str, languages: Sequence[str | None]) -> str:
-    quoted = ", ".join(f'"{code}"' for code in languages)
-    escaped = description.replace("\\", "\\\\").replace('"', '\\"')
-    return f'description = "{escaped}"\nlanguages = [{quoted}]\n'
+    # A JSON string is a valid TOML basic string: quotes, backslashes and newlines escaped.
+    quoted = ", ".join(json.dumps(code) for code in languages)
+    return f"description = {json.dumps(description, ensure_ascii=False)}\nlanguages = [{quoted}]\n"
 
 
 def _swap_into_place(staging: Path, target: Path) -> None:
