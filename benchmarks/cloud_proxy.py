@@ -22,7 +22,6 @@ import asyncio
 import io
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.clips import write_profile
 from tests.fake_providers import REPLICATE_TOKEN, REPLICATE_VERSION, FakeReplicate
+from tests.net import free_port, wait_for_port
 
 PROVIDER_LATENCY_S = 0.6
 """Fixed cost of one prediction (queueing, model call) in the simulation."""
@@ -139,28 +139,11 @@ def proxy_server(base: str, voices: Path, data: Path, in_flight: int) -> Iterato
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_listening(port)
+        wait_for_port(port)
         yield port
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_listening(port: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("proxy server did not start")
 
 
 def median(replies: list[Reply], field: Callable[[Reply], float]) -> float:

@@ -30,8 +30,8 @@ from wyoming.tts import Synthesize, SynthesizeVoice
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.clips import write_profile
-from tests.conftest import free_port
 from tests.fake_providers import REPLICATE_TOKEN, FakeReplicate
+from tests.net import free_port
 from tests.xtts_checkpoint import build_checkpoint
 from wyoming_xtts.engines.base import Engine
 from wyoming_xtts.server import build_service, create_cloud_engine, create_engine, handler_factory

@@ -1,7 +1,6 @@
 """Shared fixtures: a random-initialised XTTS checkpoint, one loaded engine, live servers."""
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,6 +19,7 @@ from wyoming_xtts.settings import Settings
 from wyoming_xtts.voices import Voice
 
 from .clips import write_profile
+from .net import free_port, wait_for_port  # noqa: F401 - shared with the test modules
 from .xtts_checkpoint import build_checkpoint
 
 BUILTIN_SPEAKERS = ("Ana Florence", "Claribel Dervla")
@@ -99,12 +99,6 @@ async def engine(
     await recording.start()
     yield recording
     await recording.close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Engine faults in the middle of a response: an error, the response closed, the next works."""
 
 import asyncio
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,35 +10,21 @@ import pytest
 from wyoming.client import AsyncTcpClient
 from wyoming.tts import Synthesize, SynthesizeVoice
 
-from wyoming_xtts.engines.base import EngineInfo
 from wyoming_xtts.engines.local import LocalEngineConfig, XttsEngine
 from wyoming_xtts.settings import Settings
 from wyoming_xtts.voices import VoiceLibrary
 
 from .clips import write_profile
 from .conftest import event_types, read_until, serving
-
-RATE = 24_000
+from .scripted_engine import RATE, ScriptedEngine
 
 
 @dataclass
-class FaultyEngine:
+class FaultyEngine(ScriptedEngine):
     """Speaks one piece of audio, then fails with `fault` on the requests it is told to."""
 
     fault: BaseException
     failing: set[str] = field(default_factory=set)
-    info = EngineInfo("faulty", "test engine", "tests", "https://example.org", "0")
-    sample_rate = RATE
-    languages: Sequence[str] = ("en",)
-    max_concurrency = 1
-    segments_in_flight = 1
-
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    def builtin_voices(self) -> list:
-        return []
 
     async def synthesize(
         self, text: str, language: str, voice: object

@@ -10,7 +10,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from .clips import write_profile
-from .conftest import free_port
+from .conftest import free_port, wait_for_port
 from .fake_providers import REPLICATE_TOKEN, FakeReplicate
 
 MEMORY_GROWTH_LIMIT_MB = 150
@@ -84,23 +83,12 @@ def proxy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_listening(port)
+        wait_for_port(port)
         yield port, process.pid
     finally:
         process.terminate()
         process.wait(timeout=30)
         fake.stop()
-
-
-def _wait_listening(port: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("server did not start")
 
 
 def _rss_mb(pid: int) -> float:

@@ -7,34 +7,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wyoming_xtts.engines.base import EngineInfo
 from wyoming_xtts.speech_budget import max_speech_seconds
 from wyoming_xtts.synthesis import SENTENCE_PAUSE_SECONDS, ServiceSettings, SynthesisService
 from wyoming_xtts.voices import VoiceLibrary
 
 from .clips import write_profile
-
-RATE = 24_000
+from .scripted_engine import RATE, ScriptedEngine
 
 
 @dataclass
-class BabblingEngine:
+class BabblingEngine(ScriptedEngine):
     """An engine that never stops talking: one second of noise after another."""
 
     generated_s: list[float] = field(default_factory=list)
     closed: list[bool] = field(default_factory=list)
-    info = EngineInfo("babble", "test engine", "tests", "https://example.org", "0")
-    sample_rate = RATE
     languages: Sequence[str] = ("en", "zh-cn")
-    max_concurrency = 1
-    segments_in_flight = 1
-
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    def builtin_voices(self) -> list:
-        return []
 
     async def synthesize(
         self, text: str, language: str, voice: object

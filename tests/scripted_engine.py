@@ -1,0 +1,27 @@
+"""A base for engines whose audio a test scripts (faults, babble): the `Engine` interface minus
+`synthesize`, which each subclass writes."""
+
+from collections.abc import Sequence
+
+from wyoming_xtts.engines.base import EngineInfo
+
+RATE = 24_000
+
+
+class ScriptedEngine:
+    """Everything an engine must offer except `synthesize`; audio at 24 kHz, English only."""
+
+    info = EngineInfo("scripted", "test engine", "tests", "https://example.org", "0")
+    sample_rate = RATE
+    languages: Sequence[str] = ("en",)
+    max_concurrency = 1
+    segments_in_flight = 1
+
+    async def start(self) -> None:
+        """Nothing to load."""
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    def builtin_voices(self) -> list:
+        return []
