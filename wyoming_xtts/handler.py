@@ -139,11 +139,9 @@ class WyomingTtsHandler(AsyncEventHandler):
         if refusal is not None:
             if refusal == ErrorCode.TOO_MANY_CONNECTIONS:
                 with contextlib.suppress(ConnectionError):
-                    await self.write_event(
-                        Error(
-                            text="The server has too many connections open; try again shortly.",
-                            code=ErrorCode.TOO_MANY_CONNECTIONS,
-                        ).event()
+                    await self._error(
+                        ErrorCode.TOO_MANY_CONNECTIONS,
+                        "The server has too many connections open; try again shortly.",
                     )
             self.writer.close()
             return
@@ -162,17 +160,15 @@ class WyomingTtsHandler(AsyncEventHandler):
                     _LOGGER.info(
                         "Closing a connection idle for %g s", self._admission.policy.idle_timeout_s
                     )
-                    await self.write_event(
-                        Error(
-                            text=f"Closing the connection after {self._admission.policy.idle_timeout_s:g} s "
-                            "without a request (--idle-timeout).",
-                            code=ErrorCode.IDLE,
-                        ).event()
+                    await self._error(
+                        ErrorCode.IDLE,
+                        f"Closing the connection after {self._admission.policy.idle_timeout_s:g} s "
+                        "without a request (--idle-timeout).",
                     )
                     break
                 except WireError as err:
                     _LOGGER.info("Refused an event: %s", err.message)
-                    await self.write_event(Error(text=err.message, code=err.code).event())
+                    await self._error(err.code, err.message)
                     if err.resumable:
                         continue
                     break
@@ -306,20 +302,22 @@ class WyomingTtsHandler(AsyncEventHandler):
         """A client that queues requests without waiting for audio is disconnected."""
         _LOGGER.warning("Disconnecting a client with %d requests waiting", self._queue.qsize())
         self._linger = True
-        await self.write_event(
-            Error(
-                text=f"More than {MAX_PENDING_RESPONSES} requests are waiting on this connection; "
-                "wait for the audio of one before sending the next. Closing the connection.",
-                code=ErrorCode.TOO_MANY_REQUESTS,
-            ).event()
+        await self._error(
+            ErrorCode.TOO_MANY_REQUESTS,
+            f"More than {MAX_PENDING_RESPONSES} requests are waiting on this connection; "
+            "wait for the audio of one before sending the next. Closing the connection.",
         )
         return False
+
+    async def _error(self, code: ErrorCode, text: str) -> None:
+        """Send an `error` event: readable text, stable code."""
+        await self.write_event(Error(text=text, code=code).event())
 
     async def _reject(self, text: str) -> None:
         """Answer an event that belongs to no response."""
         error = _bad_request(text)
         _LOGGER.debug("Bad request: %s", error.message)
-        await self.write_event(Error(text=error.message, code=error.code).event())
+        await self._error(error.code, error.message)
 
     # -- responses ------------------------------------------------------------------------
 
@@ -351,17 +349,15 @@ class WyomingTtsHandler(AsyncEventHandler):
         except SpeechError as err:
             response.abandon()
             _LOGGER.info("Request failed (%s): %s", err.code, err.message)
-            await self.write_event(Error(text=err.message, code=err.code).event())
+            await self._error(err.code, err.message)
         except (ConnectionError, asyncio.CancelledError):
             raise
         except Exception:
             response.abandon()
             _LOGGER.exception("Unexpected failure while speaking")
-            await self.write_event(
-                Error(
-                    text="The server failed while speaking; see its log for details.",
-                    code=ErrorCode.SYNTHESIS_FAILED,
-                ).event()
+            await self._error(
+                ErrorCode.SYNTHESIS_FAILED,
+                "The server failed while speaking; see its log for details.",
             )
         if audio_started:
             await self.write_event(AudioStop().event())

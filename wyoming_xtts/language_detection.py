@@ -75,6 +75,11 @@ class LanguageDetector:
         self._model: Any = None  # py3langid's LanguageIdentifier (untyped)
         self._lock = threading.Lock()
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory (detection then needs no thread hop)."""
+        return self._model is not None
+
     def load(self) -> None:
         """Load the model now (it is loaded on first need otherwise); idempotent."""
         with self._lock:
@@ -126,6 +131,11 @@ class ReplyLanguage:
         self._languages = tuple(languages)
         self._detect = detect and len(self._languages) > 1
         self._current = self._languages[0]
+
+    @property
+    def detects(self) -> bool:
+        """Whether segments are judged at all (several languages, detection wanted)."""
+        return self._detect
 
     @property
     def primary(self) -> str:

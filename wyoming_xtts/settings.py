@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from . import __version__
 from .admission import parse_networks
@@ -19,6 +20,8 @@ from .discovery import default_service_name
 from .languages import XTTS_LANGUAGES, normalize_language
 
 ENV_PREFIX = "WYOMING_XTTS_"
+
+_N = TypeVar("_N", int, float)
 """Prefix of the environment variables that set options."""
 
 DEFAULT_URI = "tcp://0.0.0.0:10200"
@@ -282,13 +285,7 @@ def _parser(env: Mapping[str, str], prog: str, description: str | None) -> argpa
 
 
 def _seconds(name: str, raw: object, low: float, high: float) -> float:
-    try:
-        value = float(str(raw))
-    except ValueError:
-        raise SettingsError(f"--{name} must be a number of seconds, not {raw!r}") from None
-    if not low <= value <= high:
-        raise SettingsError(f"--{name} must be between {low:g} and {high:g} seconds, not {value:g}")
-    return value
+    return _in_range(name, raw, float, low, high, "a number of seconds")
 
 
 def _networks(raw: str) -> str:
@@ -300,12 +297,20 @@ def _networks(raw: str) -> str:
 
 
 def _positive_int(name: str, raw: object, low: int, high: int) -> int:
+    return _in_range(name, raw, int, low, high, "a whole number")
+
+
+def _in_range(
+    name: str, raw: object, parse: Callable[[str], _N], low: _N, high: _N, kind: str
+) -> _N:
+    """`raw` parsed and checked against [low, high]; `SettingsError` naming the option if not."""
     try:
-        value = int(str(raw))
+        value = parse(str(raw))
     except ValueError:
-        raise SettingsError(f"--{name} must be a whole number, not {raw!r}") from None
+        raise SettingsError(f"--{name} must be {kind}, not {raw!r}") from None
     if not low <= value <= high:
-        raise SettingsError(f"--{name} must be between {low} and {high}, not {value}")
+        shown = [f"{x:g}" if isinstance(x, float) else str(x) for x in (low, high, value)]
+        raise SettingsError(f"--{name} must be between {shown[0]} and {shown[1]}, not {shown[2]}")
     return value
 
 

@@ -190,7 +190,7 @@ class SynthesisService:
             voice.languages,
             voice.detect_language and self._settings.detect_language,
         )
-        if voice.detect_language and len(voice.languages) > 1:
+        if reply_language.detects and not self._detector.loaded:
             await asyncio.to_thread(self._detector.load)  # once; about 0.5 s
         chunker = PcmChunker(self._settings.samples_per_chunk)
         pause = to_pcm16(np.zeros(int(self.sample_rate * SENTENCE_PAUSE_SECONDS), np.float32))

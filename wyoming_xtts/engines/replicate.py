@@ -219,9 +219,8 @@ class ReplicateProvider:
     async def _speaker(self, client: httpx.AsyncClient, voice: Voice) -> str:
         if voice.speaker_url:
             return voice.speaker_url
-        signature = tuple(
-            (str(clip), clip.stat().st_size, clip.stat().st_mtime_ns) for clip in voice.clips
-        )
+        stats = [(clip, clip.stat()) for clip in voice.clips]
+        signature = tuple((str(clip), stat.st_size, stat.st_mtime_ns) for clip, stat in stats)
         data_uri = self._references.get(signature)
         if data_uri is None:
             reference = await asyncio.to_thread(encode_reference, voice.clips, REFERENCE_SECONDS)
