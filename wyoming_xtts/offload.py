@@ -20,12 +20,13 @@ _ITEM, _ERROR, _DONE = range(3)
 
 
 async def iterate_in_thread(
-    executor: Executor, produce: Callable[[], Iterator[T]]
+    executor: Executor, produce: Callable[[threading.Event], Iterator[T]]
 ) -> AsyncGenerator[T, None]:
-    """Run `produce()` in `executor` and yield its items on the event loop.
+    """Run `produce(stop)` in `executor` and yield its items on the event loop.
 
-    When the consumer stops early (closes the iterator or is cancelled) the worker stops
-    before computing the next item; the item being computed at that moment is discarded.
+    When the consumer stops early (closes the iterator or is cancelled) `stop` is set: the
+    worker stops before the next item, and `produce` may check it to stop sooner (between
+    two model steps); an item being computed at that moment is discarded.
     """
     loop = asyncio.get_running_loop()
     handoff: asyncio.Queue[tuple[int, object]] = asyncio.Queue()
@@ -42,7 +43,7 @@ async def iterate_in_thread(
         if stop.is_set():  # abandoned while waiting for the executor
             return
         try:
-            for item in produce():
+            for item in produce(stop):
                 if stop.is_set() or not deliver(_ITEM, item):
                     return
         except BaseException as err:  # noqa: BLE001 - handed to the consumer, re-raised there

@@ -25,6 +25,7 @@ def create_engine(settings: Settings) -> Engine:
     if settings.engine == "local":
         try:
             from .engines.local import LocalEngineConfig, XttsEngine
+            from .engines.xtts_stream import ChunkSchedule
         except ImportError as err:
             raise EngineUnavailableError(
                 f"The local engine needs PyTorch and coqui-tts, which are not installed "
@@ -41,6 +42,9 @@ def create_engine(settings: Settings) -> Engine:
                 default_language=settings.default_language,
                 licence_accepted=settings.agree_cpml,
                 builtin_speakers=settings.builtin_speakers,
+                precision=settings.precision,
+                deepspeed=settings.deepspeed,
+                schedule=ChunkSchedule(first_tokens=settings.first_chunk_tokens),
             )
         )
     return create_cloud_engine(settings)

@@ -6,12 +6,16 @@ in the order the service hands them over.
 """
 
 import asyncio
+import ctypes
+import ctypes.util
 import errno
+import gc
 import hashlib
 import logging
+import threading
 from collections.abc import AsyncGenerator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from importlib.metadata import version
 from pathlib import Path
@@ -26,7 +30,8 @@ from ..audio import load_clip
 from ..errors import ErrorCode, SpeechError
 from ..languages import XTTS_LANGUAGES
 from ..offload import iterate_in_thread
-from ..voices import Voice
+from ..settings import Precision
+from ..voices import GenerationSettings, Voice
 from .base import EngineInfo, EngineUnavailableError
 from .conditioning import Conditioning, ConditioningCache, ConditioningParams
 from .model_files import (
@@ -36,6 +41,8 @@ from .model_files import (
     make_writable_copy,
     writable_copy_dir,
 )
+from .precision import gpt_autocast, prepare_for_inference, resolve_precision
+from .xtts_stream import ChunkSchedule, speak_sentence
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -44,8 +51,7 @@ SAMPLE_RATE = 24_000
 
 _CLONING_SAMPLE_RATE = 22_050  # the rate XTTS-v2's conditioning encoders expect
 
-STREAM_CHUNK_TOKENS = 20
-"""GPT tokens (46.4 ms of audio each) generated before a piece of audio is decoded and sent."""
+_WARM_UP_TEXT = "Ready."
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,15 @@ class LocalEngineConfig:
 
     builtin_speakers: bool
     """Offer the checkpoint's studio speakers as voices."""
+
+    precision: Precision = "auto"
+    """GPT precision: `auto` (fp16 on CUDA, fp32 on CPU), `fp32`, `int8` (CPU), `fp16` (CUDA)."""
+
+    deepspeed: bool = False
+    """Run the GPT through DeepSpeed's inference kernels (CUDA, needs `deepspeed` installed)."""
+
+    schedule: ChunkSchedule = field(default_factory=ChunkSchedule)
+    """How many GPT tokens make each piece of streamed audio."""
 
 
 def pick_device(requested: str) -> str:
@@ -98,6 +113,7 @@ class XttsEngine:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xtts-model")
         self._model: Xtts | None = None
         self._device = "cpu"
+        self._precision: Precision = "fp32"
         self._languages: tuple[str, ...] = XTTS_LANGUAGES
         self._builtin: dict[str, Conditioning] = {}
         self._cache: ConditioningCache | None = None
@@ -106,7 +122,9 @@ class XttsEngine:
     def info(self) -> EngineInfo:
         return EngineInfo(
             name="xtts-v2",
-            description=f"Coqui XTTS-v2 voice cloning, running locally ({self._device})",
+            description=(
+                f"Coqui XTTS-v2 voice cloning, running locally ({self._device}, {self._precision})"
+            ),
             attribution_name="Coqui (CPML, non-commercial)",
             attribution_url="https://huggingface.co/coqui/XTTS-v2",
             version=version("coqui-tts"),
@@ -162,12 +180,15 @@ class XttsEngine:
         else:
             directory = ensure_release_model(config.data_dir, config.licence_accepted)
         self._device = pick_device(config.device)
-        _LOGGER.info("Loading XTTS-v2 from %s on %s", directory, self._device)
+        self._precision = resolve_precision(config.precision, self._device)
+        if config.deepspeed:
+            _check_deepspeed(self._device)
+        _LOGGER.info("Loading XTTS-v2 from %s on %s (%s)", directory, self._device, self._precision)
 
         if (writable_copy_dir(directory, config.data_dir) / "model.pth").is_file():
             directory = writable_copy_dir(directory, config.data_dir)
         try:
-            model, xtts_config = self._read_checkpoint(directory)
+            model, xtts_config = self._read_checkpoint(directory, config.deepspeed)
         except _CheckpointReadOnlyError:
             copy = make_writable_copy(directory, config.data_dir)
             _LOGGER.warning(
@@ -176,9 +197,11 @@ class XttsEngine:
                 directory,
                 copy,
             )
-            model, xtts_config = self._read_checkpoint(copy)
+            model, xtts_config = self._read_checkpoint(copy, config.deepspeed)
         model.to(self._device)
+        prepare_for_inference(model, self._precision)
         self._model = model
+        _release_freed_memory()
 
         self._languages = tuple(code for code in xtts_config.languages if code in XTTS_LANGUAGES)
         if model.speaker_manager is not None:
@@ -201,6 +224,7 @@ class XttsEngine:
             params=params,
             compute=partial(self._compute_conditioning, params),
         )
+        self._warm_up(params)
         _LOGGER.info(
             "XTTS-v2 ready: %d languages, %d built-in speakers%s",
             len(self._languages),
@@ -211,17 +235,21 @@ class XttsEngine:
     def _compute_conditioning(
         self, params: ConditioningParams, clips: Sequence[Path]
     ) -> Conditioning:
-        model = self._require_model()
-        audios: list[torch.Tensor] = []
-        embeddings: list[torch.Tensor] = []
+        recordings = []
         for clip in clips:
             samples = load_clip(clip, _CLONING_SAMPLE_RATE)
             samples = samples[: _CLONING_SAMPLE_RATE * params.max_ref_len]
             if params.sound_norm_refs:
                 samples = samples / max(float(np.abs(samples).max()), 1e-6) * 0.75
-            audio = torch.from_numpy(samples).unsqueeze(0).to(self._device)
-            embeddings.append(model.get_speaker_embedding(audio, _CLONING_SAMPLE_RATE))
-            audios.append(audio)
+            recordings.append(samples)
+        return self._conditioning_from(recordings, params)
+
+    def _conditioning_from(
+        self, recordings: Sequence[np.ndarray], params: ConditioningParams
+    ) -> Conditioning:
+        model = self._require_model()
+        audios = [torch.from_numpy(samples).unsqueeze(0).to(self._device) for samples in recordings]
+        embeddings = [model.get_speaker_embedding(audio, _CLONING_SAMPLE_RATE) for audio in audios]
         latent = model.get_gpt_cond_latents(
             torch.cat(audios, dim=-1),
             _CLONING_SAMPLE_RATE,
@@ -249,45 +277,66 @@ class XttsEngine:
                 f"Voice {voice.name!r} cannot be used: its clips could not be read ({err}).",
             ) from err
 
-    def _generate(self, text: str, language: str, voice: Voice) -> Iterator[np.ndarray]:
-        model = self._require_model()
+    def _generate(
+        self, text: str, language: str, voice: Voice, stop: threading.Event
+    ) -> Iterator[np.ndarray]:
         conditioning = self._conditioning_for(voice)
         settings = voice.generation
-        latent = torch.from_numpy(conditioning.gpt_cond_latent).to(self._device)
-        embedding = torch.from_numpy(conditioning.speaker_embedding).to(self._device)
         if settings.seed is not None:
-            # Sampling draws from torch's global generator; inference_stream takes no other.
-            # Only the model thread generates, so seeding here fixes this segment alone.
+            # Sampling draws from torch's global generator, which takes no other seed. Only
+            # the model thread generates, so seeding here fixes this segment alone.
             torch.manual_seed(settings.seed)
+        yield from self._speak(text, language, conditioning, settings, stop)
+
+    def _speak(
+        self,
+        text: str,
+        language: str,
+        conditioning: Conditioning,
+        settings: GenerationSettings,
+        stop: threading.Event,
+    ) -> Iterator[np.ndarray]:
+        model = self._require_model()
         try:
-            for piece in model.inference_stream(
-                text,
-                language,
-                latent,
-                embedding,
-                stream_chunk_size=STREAM_CHUNK_TOKENS,
-                temperature=settings.temperature,
-                length_penalty=settings.length_penalty,
-                repetition_penalty=settings.repetition_penalty,
-                top_k=settings.top_k,
-                top_p=settings.top_p,
-                speed=settings.speed,
-                enable_text_splitting=False,
-            ):
-                yield piece.float().cpu().numpy()
+            with gpt_autocast(self._precision, self._device):
+                yield from speak_sentence(
+                    model,
+                    text,
+                    language,
+                    torch.from_numpy(conditioning.gpt_cond_latent).to(self._device),
+                    torch.from_numpy(conditioning.speaker_embedding).to(self._device),
+                    settings,
+                    self._config.schedule,
+                    stop,
+                )
         except (RuntimeError, AssertionError, ValueError, KeyError) as err:
             _LOGGER.exception("XTTS-v2 failed on %r", text)
             raise SpeechError(ErrorCode.SYNTHESIS_FAILED, f"XTTS-v2 failed: {err}") from err
 
+    def _warm_up(self, params: ConditioningParams) -> None:
+        """Condition on a second of noise and speak one piece, so that the first client does
+        not pay for lazy initialisation (allocator pools, kernel selection)."""
+        noise = np.random.default_rng(0).normal(0.0, 0.05, _CLONING_SAMPLE_RATE)
+        conditioning = self._conditioning_from([noise.astype(np.float32)], params)
+        language = self._config.default_language
+        if language not in self._languages:
+            language = self._languages[0]
+        stop = threading.Event()
+        for _ in self._speak(_WARM_UP_TEXT, language, conditioning, GenerationSettings(), stop):
+            stop.set()  # one piece is enough
+
     @staticmethod
-    def _read_checkpoint(directory: Path) -> tuple[Xtts, XttsConfig]:
+    def _read_checkpoint(directory: Path, use_deepspeed: bool) -> tuple[Xtts, XttsConfig]:
         """Load a checkpoint directory; `_CheckpointReadOnlyError` if it must change and cannot."""
         xtts_config = XttsConfig()
         xtts_config.load_json(str(directory / "config.json"))
         model = Xtts(xtts_config)
         try:
             model.load_checkpoint(
-                xtts_config, checkpoint_dir=str(directory), eval=True, use_deepspeed=False
+                xtts_config,
+                checkpoint_dir=str(directory),
+                eval=True,
+                use_deepspeed=use_deepspeed,
             )
         except (RuntimeError, OSError) as err:
             # torch.save reports a refused write as RuntimeError("... open file failed ...").
@@ -321,3 +370,30 @@ def _fingerprint(directory: Path) -> str:
     stat = (directory / "model.pth").stat()
     digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
     return digest.hexdigest()
+
+
+def _check_deepspeed(device: str) -> None:
+    if not device.startswith("cuda"):
+        raise EngineUnavailableError("--deepspeed needs a CUDA GPU (--device cuda).")
+    try:
+        import deepspeed  # noqa: F401
+    except ImportError:
+        raise EngineUnavailableError(
+            "--deepspeed was requested but DeepSpeed is not installed: "
+            "pip install deepspeed (it builds CUDA kernels on first use)."
+        ) from None
+
+
+def _release_freed_memory() -> None:
+    """Give the memory of the loading steps back to the system.
+
+    Loading holds the checkpoint's state dict next to the model (twice the weights) and
+    quantisation replaces weights; glibc keeps such freed memory mapped unless asked.
+    """
+    gc.collect()
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return
+    trim = getattr(ctypes.CDLL(libc_name), "malloc_trim", None)
+    if trim is not None:  # glibc only
+        trim(0)

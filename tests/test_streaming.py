@@ -1,0 +1,291 @@
+"""Streaming speech from the local model: seamless pieces, their sizes, stopping, precision."""
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from TTS.tts.configs.xtts_config import XttsConfig
+from TTS.tts.models.xtts import Xtts
+
+from wyoming_xtts.engines import streaming_decoder
+from wyoming_xtts.engines.base import EngineUnavailableError
+from wyoming_xtts.engines.local import LocalEngineConfig, XttsEngine
+from wyoming_xtts.engines.precision import resolve_precision
+from wyoming_xtts.engines.streaming_decoder import StreamingDecoder
+from wyoming_xtts.engines.xtts_stream import (
+    SECONDS_PER_TOKEN,
+    ChunkSchedule,
+    decoder_geometry,
+    speak_sentence,
+)
+from wyoming_xtts.settings import Precision
+from wyoming_xtts.speech_budget import max_speech_seconds
+from wyoming_xtts.voices import GenerationSettings, Voice
+
+from .clips import write_profile
+from .xtts_checkpoint import CheckpointShape, build_checkpoint
+
+SEEDED = GenerationSettings(seed=7)
+
+
+@pytest.fixture(scope="module")
+def model(checkpoint_dir: Path) -> Xtts:
+    config = XttsConfig()
+    config.load_json(str(checkpoint_dir / "config.json"))
+    xtts = Xtts(config)
+    xtts.load_checkpoint(config, checkpoint_dir=str(checkpoint_dir), eval=True)
+    return xtts
+
+
+def engine_for(
+    checkpoint: Path,
+    data_dir: Path,
+    precision: Precision = "auto",
+    first_tokens: int = 8,
+) -> XttsEngine:
+    return XttsEngine(
+        LocalEngineConfig(
+            model_dir=checkpoint,
+            data_dir=data_dir,
+            device="cpu",
+            default_language="en",
+            licence_accepted=False,
+            builtin_speakers=False,
+            precision=precision,
+            schedule=ChunkSchedule(first_tokens=first_tokens),
+        )
+    )
+
+
+async def spoken_pieces(engine: XttsEngine, voice: Voice, text: str) -> list[np.ndarray]:
+    return [piece async for piece in engine.synthesize(text, "en", voice)]
+
+
+def seeded_voice(voices_dir: Path) -> Voice:
+    write_profile(voices_dir, "steady", 'languages = ["en"]\n[synthesis]\nseed = 7\n')
+    from wyoming_xtts.voices import VoiceLibrary
+
+    profile = VoiceLibrary(voices_dir, "en").find("steady")
+    assert profile is not None
+    return profile.voice
+
+
+def decode_in_pieces(
+    model: Xtts, latents: torch.Tensor, speaker: torch.Tensor, sizes: list[int], speed: float
+) -> list[np.ndarray]:
+    decoder = StreamingDecoder(
+        model.hifigan_decoder.waveform_decoder, speaker, decoder_geometry(model), 1.0 / speed
+    )
+    pieces, added, turn = [], 0, 0
+    with torch.inference_mode():
+        while added < latents.shape[0]:
+            for latent in latents[added : added + sizes[turn % len(sizes)]]:
+                decoder.add(latent)
+            added = min(added + sizes[turn % len(sizes)], latents.shape[0])
+            turn += 1
+            pieces.append(decoder.take_audio(final=added == latents.shape[0]))
+    return pieces
+
+
+def decode_whole(model: Xtts, latents: torch.Tensor, speaker: torch.Tensor, speed: float):
+    """What coqui-tts decodes for a whole sentence (`inference_stream` at its last chunk)."""
+    with torch.inference_mode():
+        whole = latents.unsqueeze(0)
+        if speed != 1.0:
+            whole = F.interpolate(
+                whole.transpose(1, 2), scale_factor=1.0 / speed, mode="linear"
+            ).transpose(1, 2)
+        return model.hifigan_decoder(whole, g=speaker).reshape(-1).numpy()
+
+
+@pytest.mark.parametrize(
+    ("length", "sizes", "speed"),
+    [(37, [8, 8, 16, 32], 1.0), (120, [3, 5, 48], 1.0), (61, [8, 20], 1.3), (50, [1, 7], 0.8)],
+)
+def test_pieces_join_into_exactly_the_audio_of_one_whole_decode(
+    model: Xtts, length: int, sizes: list[int], speed: float
+) -> None:
+    torch.manual_seed(length)
+    latents = torch.randn(length, model.gpt.model_dim) * 2
+    speaker = F.normalize(torch.randn(1, 512, 1), dim=1)
+
+    pieces = decode_in_pieces(model, latents, speaker, sizes, speed)
+    whole = decode_whole(model, latents, speaker, speed)
+
+    streamed = np.concatenate(pieces)
+    assert streamed.shape == whole.shape
+    assert np.abs(streamed - whole).max() <= 1e-6 * np.abs(whole).max() + 1e-7
+    assert sum(1 for piece in pieces if piece.size) >= 3  # it really came in pieces
+
+
+def test_the_last_piece_is_complete_when_no_latent_came_after_the_previous_one(
+    model: Xtts,
+) -> None:
+    torch.manual_seed(5)
+    latents = torch.randn(40, model.gpt.model_dim)
+    speaker = F.normalize(torch.randn(1, 512, 1), dim=1)
+    decoder = StreamingDecoder(
+        model.hifigan_decoder.waveform_decoder, speaker, decoder_geometry(model)
+    )
+    with torch.inference_mode():
+        for latent in latents:
+            decoder.add(latent)
+        pieces = [decoder.take_audio(), decoder.take_audio(final=True)]
+
+    assert pieces[1].size > 0
+    assert np.concatenate(pieces).shape == decode_whole(model, latents, speaker, 1.0).shape
+
+
+def test_less_decoder_context_than_the_receptive_field_leaves_seams(
+    model: Xtts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(streaming_decoder, "_CONTEXT_FRAMES", 4)
+    torch.manual_seed(3)
+    latents = torch.randn(60, model.gpt.model_dim) * 2
+    speaker = F.normalize(torch.randn(1, 512, 1), dim=1)
+
+    streamed = np.concatenate(decode_in_pieces(model, latents, speaker, [10], 1.0))
+    whole = decode_whole(model, latents, speaker, 1.0)
+
+    assert np.abs(streamed - whole).max() > 1e-3 * np.abs(whole).max()
+
+
+def test_pieces_start_small_and_grow_with_the_audio_already_sent() -> None:
+    schedule = ChunkSchedule(first_tokens=8, max_tokens=48)
+    sizes, generated = [], 0
+    while generated < 300:
+        size = schedule.next_size(generated)
+        sizes.append(size)
+        generated += size
+
+    assert sizes[:6] == [8, 8, 16, 32, 48, 48]
+    assert max(sizes) == 48
+
+
+async def test_the_piece_sizes_never_change_the_audio(checkpoint_dir: Path, tmp_path: Path) -> None:
+    voice = seeded_voice(tmp_path / "voices")
+    text = "The same sentence, spoken twice."
+    small = engine_for(checkpoint_dir, tmp_path / "data", first_tokens=2)
+    await small.start()
+    small_pieces = await spoken_pieces(small, voice, text)
+    await small.close()
+    large = engine_for(checkpoint_dir, tmp_path / "data", first_tokens=48)
+    await large.start()
+    large_pieces = await spoken_pieces(large, voice, text)
+    await large.close()
+
+    assert len(small_pieces) > len(large_pieces) == 1
+    small_audio, large_audio = np.concatenate(small_pieces), np.concatenate(large_pieces)
+    assert small_audio.shape == large_audio.shape
+    assert np.abs(small_audio - large_audio).max() <= 1e-5
+
+
+def test_a_stop_request_ends_generation_at_the_next_token(model: Xtts) -> None:
+    steps: list[int] = []
+    hook = model.gpt.gpt_inference.register_forward_hook(lambda *_: steps.append(1))
+    stop = threading.Event()
+    try:
+        pieces = speak_sentence(
+            model,
+            "A sentence that is long enough to need several pieces of audio.",
+            "en",
+            torch.zeros(1, 32, model.gpt.model_dim),
+            F.normalize(torch.ones(1, 512, 1), dim=1),
+            SEEDED,
+            ChunkSchedule(first_tokens=2),
+            stop,
+        )
+        next(pieces)
+        before = len(steps)
+        stop.set()
+        rest = list(pieces)
+    finally:
+        hook.remove()
+
+    assert rest == []
+    assert len(steps) - before <= 1
+
+
+async def test_generation_stops_at_the_texts_speech_budget_not_the_models_cap(
+    tmp_path: Path,
+) -> None:
+    roomy = build_checkpoint(tmp_path / "roomy", CheckpointShape(max_audio_tokens=400))
+    engine = engine_for(roomy, tmp_path / "data", first_tokens=48)
+    await engine.start()
+    voice = seeded_voice(tmp_path / "voices")
+    text = "Done."
+    audio = np.concatenate(await spoken_pieces(engine, voice, text))
+    await engine.close()
+
+    # Random weights rarely sample the stop token, so without the budget this would run to
+    # the checkpoint's cap of 397 tokens (18 s).
+    seconds = audio.size / engine.sample_rate
+    assert 0 < seconds <= max_speech_seconds(text, "en") + SECONDS_PER_TOKEN
+
+
+async def test_int8_mode_quantises_the_gpt_and_still_speaks(
+    checkpoint_dir: Path, tmp_path: Path
+) -> None:
+    voice = seeded_voice(tmp_path / "voices")
+    text = "A sentence in both precisions."
+    full = engine_for(checkpoint_dir, tmp_path / "data", precision="fp32")
+    await full.start()
+    fp32_audio = np.concatenate(await spoken_pieces(full, voice, text))
+    await full.close()
+    quantised = engine_for(checkpoint_dir, tmp_path / "data", precision="int8")
+    await quantised.start()
+    int8_audio = np.concatenate(await spoken_pieces(quantised, voice, text))
+    await quantised.close()
+
+    assert "int8" in quantised.info.description and "fp32" in full.info.description
+    assert int8_audio.shape == fp32_audio.shape and np.abs(int8_audio).max() > 0
+    assert not np.array_equal(int8_audio, fp32_audio)  # the numbers did change
+
+
+@pytest.mark.parametrize(
+    ("precision", "device", "expected"),
+    [
+        ("auto", "cpu", "fp32"),
+        ("auto", "cuda", "fp16"),
+        ("auto", "cuda:1", "fp16"),
+        ("int8", "cpu", "int8"),
+        ("fp32", "cuda", "fp32"),
+    ],
+)
+def test_precision_auto_picks_fp16_on_gpus_and_fp32_on_cpus(
+    precision: Precision, device: str, expected: str
+) -> None:
+    assert resolve_precision(precision, device) == expected
+
+
+@pytest.mark.parametrize(
+    ("precision", "device", "advice"),
+    [("fp16", "cpu", "--precision int8"), ("int8", "cuda", "--precision fp16")],
+)
+def test_a_precision_the_device_cannot_run_is_refused_with_advice(
+    precision: Precision, device: str, advice: str
+) -> None:
+    with pytest.raises(EngineUnavailableError, match=advice):
+        resolve_precision(precision, device)
+
+
+async def test_deepspeed_without_a_gpu_is_refused_before_loading(
+    checkpoint_dir: Path, tmp_path: Path
+) -> None:
+    engine = XttsEngine(
+        LocalEngineConfig(
+            model_dir=checkpoint_dir,
+            data_dir=tmp_path,
+            device="cpu",
+            default_language="en",
+            licence_accepted=False,
+            builtin_speakers=False,
+            deepspeed=True,
+        )
+    )
+    with pytest.raises(EngineUnavailableError, match="--deepspeed needs a CUDA GPU"):
+        await engine.start()
+    await engine.close()
