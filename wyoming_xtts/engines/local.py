@@ -15,6 +15,7 @@ import logging
 import threading
 from collections.abc import AsyncGenerator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from functools import partial
 from importlib.metadata import version
@@ -117,6 +118,7 @@ class XttsEngine:
         self._languages: tuple[str, ...] = XTTS_LANGUAGES
         self._builtin: dict[str, Conditioning] = {}
         self._cache: ConditioningCache | None = None
+        self._segments_open = 0  # changed on the event loop only
 
     @property
     def info(self) -> EngineInfo:
@@ -166,10 +168,20 @@ class XttsEngine:
         )
         return [Voice(name=name, languages=languages) for name in self._builtin]
 
-    def synthesize(
+    async def synthesize(
         self, text: str, language: str, voice: Voice
     ) -> AsyncGenerator[np.ndarray, None]:
-        return iterate_in_thread(self._executor, partial(self._generate, text, language, voice))
+        self._segments_open += 1
+        try:
+            async with aclosing(
+                iterate_in_thread(self._executor, partial(self._generate, text, language, voice))
+            ) as pieces:
+                async for piece in pieces:
+                    yield piece
+        finally:
+            self._segments_open -= 1
+            if self._segments_open == 0:
+                self._executor.submit(self._release_if_idle)
 
     # -- on the model thread -------------------------------------------------------------
 
@@ -313,6 +325,12 @@ class XttsEngine:
             _LOGGER.exception("XTTS-v2 failed on %r", text)
             raise SpeechError(ErrorCode.SYNTHESIS_FAILED, f"XTTS-v2 failed: {err}") from err
 
+    def _release_if_idle(self) -> None:
+        """Return generation's scratch memory (KV cache, decoder activations: ~1 GB after a
+        long sentence) to the system when no segment is waiting; takes 30-100 ms."""
+        if self._segments_open == 0:
+            _release_freed_memory(collect=False)
+
     def _warm_up(self, params: ConditioningParams) -> None:
         """Condition on a second of noise and speak one piece, so that the first client does
         not pay for lazy initialisation (allocator pools, kernel selection)."""
@@ -384,13 +402,15 @@ def _check_deepspeed(device: str) -> None:
         ) from None
 
 
-def _release_freed_memory() -> None:
-    """Give the memory of the loading steps back to the system.
+def _release_freed_memory(collect: bool = True) -> None:
+    """Give freed memory back to the system.
 
-    Loading holds the checkpoint's state dict next to the model (twice the weights) and
-    quantisation replaces weights; glibc keeps such freed memory mapped unless asked.
+    Loading holds the checkpoint's state dict next to the model (twice the weights),
+    quantisation replaces weights, generation grows and drops its KV cache tensor by tensor;
+    glibc keeps such freed memory mapped unless asked.
     """
-    gc.collect()
+    if collect:
+        gc.collect()
     libc_name = ctypes.util.find_library("c")
     if libc_name is None:
         return

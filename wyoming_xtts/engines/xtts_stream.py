@@ -13,6 +13,7 @@ differs from `inference_stream` where that costs time:
   babbling sample is stopped at the source instead of after the fact.
 """
 
+import logging
 import math
 import threading
 from collections.abc import Iterator
@@ -26,6 +27,8 @@ from ..errors import ErrorCode, SpeechError
 from ..speech_budget import max_speech_seconds
 from ..voices import GenerationSettings
 from .streaming_decoder import DecoderGeometry, StreamingDecoder
+
+_LOGGER = logging.getLogger(__name__)
 
 SECONDS_PER_TOKEN = 1024 / 22_050
 """Audio one GPT token stands for (before any speed change): 46.4 ms."""
@@ -65,7 +68,7 @@ def decoder_geometry(model: Xtts) -> DecoderGeometry:
 
 def token_budget(model: Xtts, text: str, language: str) -> int:
     """Most GPT tokens this text may take: its speech budget, at most the model's own cap."""
-    budget = math.ceil(max_speech_seconds(text, language) / SECONDS_PER_TOKEN)
+    budget = math.floor(max_speech_seconds(text, language) / SECONDS_PER_TOKEN)
     return max(1, min(budget, int(model.gpt.max_gen_mel_tokens)))
 
 
@@ -123,6 +126,11 @@ def speak_sentence(
                 decoder.add(latent)
                 generated += 1
                 if generated >= budget:
+                    _LOGGER.warning(
+                        "Stopped generating %r at %.1f s: longer than the text can take (babble)",
+                        text,
+                        generated * SECONDS_PER_TOKEN,
+                    )
                     break  # the generator is lazy: no further token is computed
                 if decoder.pending_latents >= piece_size:
                     piece = decoder.take_audio()
