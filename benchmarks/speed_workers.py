@@ -173,7 +173,6 @@ async def run_ours(args: argparse.Namespace) -> None:
         device=args.device,
         precision=args.precision,
         deepspeed=args.deepspeed,
-        builtin_speakers=False,
         language_detection=False,
     )
     started = time.monotonic()

@@ -7,6 +7,7 @@ export WYOMING_XTTS_ENGINE="$(bashio::config 'engine')"
 export WYOMING_XTTS_VOICES_DIR="$(bashio::config 'voices_dir')"
 export WYOMING_XTTS_DATA_DIR=/data
 export WYOMING_XTTS_DEVICE="$(bashio::config 'device')"
+export WYOMING_XTTS_PRECISION="$(bashio::config 'precision')"
 export WYOMING_XTTS_DEFAULT_LANGUAGE="$(bashio::config 'default_language')"
 mkdir -p "${WYOMING_XTTS_VOICES_DIR}"
 

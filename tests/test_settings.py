@@ -37,6 +37,9 @@ def test_every_option_can_come_from_the_environment() -> None:
         "WYOMING_XTTS_PROVIDER_TIMEOUT": "30.5",
         "WYOMING_XTTS_SEGMENTS_IN_FLIGHT": "2",
         "WYOMING_XTTS_PROVIDER_CONCURRENCY": "4",
+        "WYOMING_XTTS_PRECISION": "int8",
+        "WYOMING_XTTS_FIRST_CHUNK_TOKENS": "5",
+        "WYOMING_XTTS_DEEPSPEED": "1",
     }
 
     settings = parse_settings([], env)
@@ -63,6 +66,9 @@ def test_every_option_can_come_from_the_environment() -> None:
         provider_timeout=30.5,
         segments_in_flight=2,
         provider_concurrency=4,
+        precision="int8",
+        first_chunk_tokens=5,
+        deepspeed=True,
     )
 
 
@@ -92,6 +98,9 @@ def test_coqui_tos_variable_counts_as_licence_acceptance() -> None:
         ["--provider-url", "ftp://example.com"],
         ["--segments-in-flight", "0"],
         ["--provider-concurrency", "100"],
+        ["--precision", "int4"],
+        ["--first-chunk-tokens", "1"],
+        ["--first-chunk-tokens", "49"],
     ],
 )
 def test_invalid_values_stop_with_a_usage_error(

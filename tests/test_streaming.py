@@ -209,6 +209,37 @@ def test_a_stop_request_ends_generation_at_the_next_token(model: Xtts) -> None:
     assert len(steps) - before <= 1
 
 
+def test_only_the_gpt_runs_in_the_reduced_precision_context(model: Xtts) -> None:
+    """fp16 on CUDA is an autocast around the GPT's steps; the decoder must stay in fp32.
+
+    bf16 autocast on the CPU stands in for it here (no GPU in the tests).
+    """
+    entered: list[bool] = []
+
+    def reduced_precision() -> torch.autocast:
+        entered.append(True)
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+
+    torch.manual_seed(7)
+    pieces = list(
+        speak_sentence(
+            model,
+            "A sentence in reduced precision.",
+            "en",
+            torch.zeros(1, 32, model.gpt.model_dim),
+            F.normalize(torch.ones(1, 512, 1), dim=1),
+            SEEDED,
+            ChunkSchedule(first_tokens=4),
+            threading.Event(),
+            reduced_precision,
+        )
+    )
+
+    assert len(entered) > 10  # once for the prompt, once per token
+    assert all(piece.dtype == np.float32 for piece in pieces)
+    assert np.isfinite(np.concatenate(pieces)).all() and np.concatenate(pieces).size > 0
+
+
 async def test_generation_stops_at_the_texts_speech_budget_not_the_models_cap(
     tmp_path: Path,
 ) -> None:

@@ -310,17 +310,17 @@ class XttsEngine:
     ) -> Iterator[np.ndarray]:
         model = self._require_model()
         try:
-            with gpt_autocast(self._precision, self._device):
-                yield from speak_sentence(
-                    model,
-                    text,
-                    language,
-                    torch.from_numpy(conditioning.gpt_cond_latent).to(self._device),
-                    torch.from_numpy(conditioning.speaker_embedding).to(self._device),
-                    settings,
-                    self._config.schedule,
-                    stop,
-                )
+            yield from speak_sentence(
+                model,
+                text,
+                language,
+                torch.from_numpy(conditioning.gpt_cond_latent).to(self._device),
+                torch.from_numpy(conditioning.speaker_embedding).to(self._device),
+                settings,
+                self._config.schedule,
+                stop,
+                partial(gpt_autocast, self._precision, self._device),
+            )
         except (RuntimeError, AssertionError, ValueError, KeyError) as err:
             _LOGGER.exception("XTTS-v2 failed on %r", text)
             raise SpeechError(ErrorCode.SYNTHESIS_FAILED, f"XTTS-v2 failed: {err}") from err

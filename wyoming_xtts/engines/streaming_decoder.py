@@ -123,7 +123,7 @@ class StreamingDecoder:
 
     def add(self, latent: torch.Tensor) -> None:
         """One GPT latent ([C] or [1, C]) in generation order."""
-        self._pending.append(latent.reshape(1, -1))
+        self._pending.append(latent.reshape(1, -1).float())
 
     def take_audio(self, final: bool = False) -> np.ndarray:
         """Audio for everything added that is already determined; with `final`, all the rest."""

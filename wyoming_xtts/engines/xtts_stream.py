@@ -13,10 +13,11 @@ differs from `inference_stream` where that costs time:
   babbling sample is stopped at the source instead of after the fact.
 """
 
+import contextlib
 import logging
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,10 +82,12 @@ def speak_sentence(
     settings: GenerationSettings,
     schedule: ChunkSchedule,
     stop: threading.Event,
+    gpt_context: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
 ) -> Iterator[np.ndarray]:
     """Yield float32 audio at the decoder's rate for one sentence, piece by piece.
 
-    Returns early, between two tokens, once `stop` is set. Runs on the model thread.
+    The GPT's steps run inside `gpt_context()` (e.g. fp16 autocast), the decoder outside it,
+    in fp32. Returns early, between two tokens, once `stop` is set. Runs on the model thread.
     """
     with torch.inference_mode():
         tokens = model.tokenizer.encode(text.strip().lower(), lang=language)
@@ -95,7 +98,8 @@ def speak_sentence(
                 f"{model.args.gpt_max_text_tokens}.",
             )
         text_tokens = torch.tensor(tokens, dtype=torch.int32, device=gpt_cond_latent.device)
-        prompt = model.gpt.compute_embeddings(gpt_cond_latent, text_tokens.unsqueeze(0))
+        with gpt_context():
+            prompt = model.gpt.compute_embeddings(gpt_cond_latent, text_tokens.unsqueeze(0))
         generator = model.gpt.get_generator(
             fake_inputs=prompt,
             top_k=settings.top_k,
@@ -120,10 +124,12 @@ def speak_sentence(
         generated = 0
         piece_size = schedule.next_size(0)
         try:
-            for _token, latent in generator:
-                if stop.is_set():
-                    return
-                decoder.add(latent)
+            while True:
+                with gpt_context():
+                    step = next(generator, None)
+                if step is None or stop.is_set():
+                    break
+                decoder.add(step[1])
                 generated += 1
                 if generated >= budget:
                     _LOGGER.warning(
@@ -137,6 +143,7 @@ def speak_sentence(
                     piece_size = schedule.next_size(generated)
                     if piece.size:
                         yield piece
-            yield decoder.take_audio(final=True)
+            if not stop.is_set():
+                yield decoder.take_audio(final=True)
         finally:
             generator.close()
