@@ -6,6 +6,7 @@ in the order the service hands them over.
 """
 
 import asyncio
+import contextlib
 import ctypes
 import ctypes.util
 import errno
@@ -181,7 +182,8 @@ class XttsEngine:
         finally:
             self._segments_open -= 1
             if self._segments_open == 0:
-                self._executor.submit(self._release_if_idle)
+                with contextlib.suppress(RuntimeError):  # the engine was closed meanwhile
+                    self._executor.submit(self._release_if_idle)
 
     # -- on the model thread -------------------------------------------------------------
 
@@ -327,7 +329,10 @@ class XttsEngine:
 
     def _release_if_idle(self) -> None:
         """Return generation's scratch memory (KV cache, decoder activations: ~1 GB after a
-        long sentence) to the system when no segment is waiting; takes 30-100 ms."""
+        long sentence) to the system when no segment is waiting; takes 30-100 ms.
+
+        The count is read here without a lock: a segment that arrives just after the check
+        waits for the trim, never for more."""
         if self._segments_open == 0:
             _release_freed_memory(collect=False)
 

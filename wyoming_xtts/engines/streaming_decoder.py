@@ -70,7 +70,7 @@ class _LinearStretch:
         if end <= self._emitted or held.shape[0] == 0:
             self._held = held
             return held[:0]
-        index = torch.arange(self._emitted, end, dtype=torch.float32)
+        index = torch.arange(self._emitted, end, dtype=torch.float32, device=held.device)
         source = ((index + 0.5) * float(self._inverse) - 0.5).clamp(min=0.0)
         lower = source.floor().long()
         upper = torch.clamp(lower + 1, max=self._received - 1)
