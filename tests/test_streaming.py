@@ -23,7 +23,7 @@ from wyoming_xtts.engines.xtts_stream import (
 )
 from wyoming_xtts.settings import Precision
 from wyoming_xtts.speech_budget import max_speech_seconds
-from wyoming_xtts.voices import GenerationSettings, Voice
+from wyoming_xtts.voices import GenerationSettings, Voice, VoiceLibrary
 
 from .clips import write_profile
 from .xtts_checkpoint import CheckpointShape, build_checkpoint
@@ -45,6 +45,7 @@ def engine_for(
     data_dir: Path,
     precision: Precision = "auto",
     first_tokens: int = 8,
+    deepspeed: bool = False,
 ) -> XttsEngine:
     return XttsEngine(
         LocalEngineConfig(
@@ -55,6 +56,7 @@ def engine_for(
             licence_accepted=False,
             builtin_speakers=False,
             precision=precision,
+            deepspeed=deepspeed,
             schedule=ChunkSchedule(first_tokens=first_tokens),
         )
     )
@@ -66,8 +68,6 @@ async def spoken_pieces(engine: XttsEngine, voice: Voice, text: str) -> list[np.
 
 def seeded_voice(voices_dir: Path) -> Voice:
     write_profile(voices_dir, "steady", 'languages = ["en"]\n[synthesis]\nseed = 7\n')
-    from wyoming_xtts.voices import VoiceLibrary
-
     profile = VoiceLibrary(voices_dir, "en").find("steady")
     assert profile is not None
     return profile.voice
@@ -306,17 +306,7 @@ def test_a_precision_the_device_cannot_run_is_refused_with_advice(
 async def test_deepspeed_without_a_gpu_is_refused_before_loading(
     checkpoint_dir: Path, tmp_path: Path
 ) -> None:
-    engine = XttsEngine(
-        LocalEngineConfig(
-            model_dir=checkpoint_dir,
-            data_dir=tmp_path,
-            device="cpu",
-            default_language="en",
-            licence_accepted=False,
-            builtin_speakers=False,
-            deepspeed=True,
-        )
-    )
+    engine = engine_for(checkpoint_dir, tmp_path, deepspeed=True)
     with pytest.raises(EngineUnavailableError, match="--deepspeed needs a CUDA GPU"):
         await engine.start()
     await engine.close()
