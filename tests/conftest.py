@@ -4,6 +4,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -21,6 +22,9 @@ from wyoming_xtts.voices import Voice
 from .clips import write_profile
 from .net import free_port, wait_for_port  # noqa: F401 - shared with the test modules
 from .xtts_checkpoint import build_checkpoint
+
+if TYPE_CHECKING:
+    from wyoming_xtts.engines.local import XttsEngine
 
 BUILTIN_SPEAKERS = ("Ana Florence", "Claribel Dervla")
 DETECTOR = LanguageDetector()
@@ -173,3 +177,19 @@ def event_types(events: list[Event]) -> list[str]:
 
 def audio_bytes(events: list[Event]) -> bytes:
     return b"".join(event.payload or b"" for event in events if event.type == "audio-chunk")
+
+
+def make_local_engine(checkpoint: Path, data_dir: Path, **options: Any) -> "XttsEngine":
+    """A local engine on `checkpoint` (CPU, English, built-in speakers on); `options` override
+    any other `LocalEngineConfig` field."""
+    from wyoming_xtts.engines.local import LocalEngineConfig, XttsEngine
+
+    config = LocalEngineConfig(
+        model_dir=checkpoint,
+        data_dir=data_dir,
+        device="cpu",
+        default_language="en",
+        licence_accepted=False,
+        builtin_speakers=True,
+    )
+    return XttsEngine(replace(config, **options))

@@ -12,25 +12,12 @@ import numpy as np
 import pytest
 
 from wyoming_xtts.engines.base import EngineUnavailableError
-from wyoming_xtts.engines.local import LocalEngineConfig, XttsEngine
+from wyoming_xtts.engines.local import XttsEngine
 from wyoming_xtts.voices import Voice, VoiceLibrary
 
 from .clips import write_clip, write_profile
-from .conftest import BUILTIN_SPEAKERS
+from .conftest import BUILTIN_SPEAKERS, make_local_engine
 from .xtts_checkpoint import build_checkpoint
-
-
-def make_engine(checkpoint: Path, data_dir: Path, builtin: bool = True) -> XttsEngine:
-    return XttsEngine(
-        LocalEngineConfig(
-            model_dir=checkpoint,
-            data_dir=data_dir,
-            device="auto",
-            default_language="en",
-            licence_accepted=False,
-            builtin_speakers=builtin,
-        )
-    )
 
 
 async def speak(
@@ -55,7 +42,7 @@ def voices_dir(tmp_path: Path) -> Path:
 async def test_engine_streams_float_audio_at_24khz_in_several_pieces(
     checkpoint_dir: Path, tmp_path: Path, voices_dir: Path
 ) -> None:
-    engine = make_engine(checkpoint_dir, tmp_path / "data")
+    engine = make_local_engine(checkpoint_dir, tmp_path / "data")
     await engine.start()
     try:
         pieces = [
@@ -77,7 +64,7 @@ async def test_engine_streams_float_audio_at_24khz_in_several_pieces(
 async def test_builtin_speakers_come_from_speakers_file_and_speak_every_language(
     checkpoint_dir: Path, tmp_path: Path
 ) -> None:
-    engine = make_engine(checkpoint_dir, tmp_path / "data")
+    engine = make_local_engine(checkpoint_dir, tmp_path / "data")
     await engine.start()
     try:
         voices = engine.builtin_voices()
@@ -95,7 +82,7 @@ async def test_checkpoint_without_speakers_file_offers_no_builtin_speakers(
 ) -> None:
     copy = Path(shutil.copytree(checkpoint_dir, tmp_path / "no-speakers"))
     (copy / "speakers_xtts.pth").unlink()
-    engine = make_engine(copy, tmp_path / "data")
+    engine = make_local_engine(copy, tmp_path / "data")
     await engine.start()
     await engine.close()
 
@@ -107,7 +94,7 @@ async def test_checkpoint_missing_a_file_fails_with_a_message_naming_it(
 ) -> None:
     copy = Path(shutil.copytree(checkpoint_dir, tmp_path / "partial"))
     (copy / "vocab.json").unlink()
-    engine = make_engine(copy, tmp_path / "data")
+    engine = make_local_engine(copy, tmp_path / "data")
 
     with pytest.raises(EngineUnavailableError, match="lacks vocab.json"):
         await engine.start()
@@ -118,13 +105,13 @@ async def test_conditioning_is_computed_once_then_served_from_memory_and_disk(
     checkpoint_dir: Path, tmp_path: Path, voices_dir: Path
 ) -> None:
     data_dir = tmp_path / "data"
-    first = make_engine(checkpoint_dir, data_dir)
+    first = make_local_engine(checkpoint_dir, data_dir)
     await first.start()
     await speak(first, profile_voice(voices_dir))
     await speak(first, profile_voice(voices_dir))
     await first.close()
 
-    restarted = make_engine(checkpoint_dir, data_dir)
+    restarted = make_local_engine(checkpoint_dir, data_dir)
     await restarted.start()
     await speak(restarted, profile_voice(voices_dir))
     await restarted.close()
@@ -138,7 +125,7 @@ async def test_conditioning_is_computed_once_then_served_from_memory_and_disk(
 async def test_changed_clip_gets_new_conditioning(
     checkpoint_dir: Path, tmp_path: Path, voices_dir: Path
 ) -> None:
-    engine = make_engine(checkpoint_dir, tmp_path / "data")
+    engine = make_local_engine(checkpoint_dir, tmp_path / "data")
     await engine.start()
     await speak(engine, profile_voice(voices_dir))
 
@@ -155,14 +142,14 @@ async def test_corrupt_cache_file_is_detected_and_rebuilt(
     checkpoint_dir: Path, tmp_path: Path, voices_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     data_dir = tmp_path / "data"
-    engine = make_engine(checkpoint_dir, data_dir)
+    engine = make_local_engine(checkpoint_dir, data_dir)
     await engine.start()
     await speak(engine, profile_voice(voices_dir))
     await engine.close()
     (cache_file,) = (data_dir / "latents").glob("*.npz")
     cache_file.write_bytes(cache_file.read_bytes()[:100])  # as after a power cut mid-write
 
-    restarted = make_engine(checkpoint_dir, data_dir)
+    restarted = make_local_engine(checkpoint_dir, data_dir)
     await restarted.start()
     with caplog.at_level(logging.WARNING):
         await speak(restarted, profile_voice(voices_dir))
@@ -178,7 +165,7 @@ async def test_conditioning_settings_are_part_of_the_cache_key(
     checkpoint_dir: Path, tmp_path: Path, voices_dir: Path
 ) -> None:
     data_dir = tmp_path / "data"
-    engine = make_engine(checkpoint_dir, data_dir)
+    engine = make_local_engine(checkpoint_dir, data_dir)
     await engine.start()
     await speak(engine, profile_voice(voices_dir))
     await engine.close()
@@ -187,7 +174,7 @@ async def test_conditioning_settings_are_part_of_the_cache_key(
     config = json.loads((changed / "config.json").read_text())
     config["gpt_cond_len"] = 6
     (changed / "config.json").write_text(json.dumps(config))
-    other = make_engine(changed, data_dir)
+    other = make_local_engine(changed, data_dir)
     await other.start()
     await speak(other, profile_voice(voices_dir))
     await other.close()
@@ -199,7 +186,7 @@ async def test_conditioning_settings_are_part_of_the_cache_key(
 async def test_closing_the_stream_early_stops_generation(
     checkpoint_dir: Path, tmp_path: Path, voices_dir: Path
 ) -> None:
-    engine = make_engine(checkpoint_dir, tmp_path / "data")
+    engine = make_local_engine(checkpoint_dir, tmp_path / "data")
     await engine.start()
     stream = engine.synthesize("Hello there, this is a test.", "en", profile_voice(voices_dir))
     first = await anext(stream)
@@ -215,7 +202,7 @@ async def test_a_fixed_seed_makes_a_segment_sound_the_same_every_time(
 ) -> None:
     voices = tmp_path / "voices"
     write_profile(voices, "steady", 'languages = ["en"]\n[synthesis]\nseed = 1234\n')
-    engine = make_engine(checkpoint_dir, tmp_path / "data")
+    engine = make_local_engine(checkpoint_dir, tmp_path / "data")
     await engine.start()
     first = await speak(engine, profile_voice(voices, "steady"))
     await speak(engine, profile_voice(voices_dir_of(tmp_path), "alice"))  # unseeded in between
@@ -254,7 +241,7 @@ async def test_a_read_only_release_checkpoint_loads_through_a_writable_copy(
     original = hashlib.sha256((immutable_release_checkpoint / "model.pth").read_bytes()).digest()
 
     for _ in range(2):  # the second start reuses the copy
-        engine = make_engine(immutable_release_checkpoint, tmp_path / "data")
+        engine = make_local_engine(immutable_release_checkpoint, tmp_path / "data")
         await engine.start()
         audio = await speak(engine, profile_voice(voices_dir))
         await engine.close()

@@ -1,6 +1,8 @@
 """Streaming speech from the local model: seamless pieces, their sizes, stopping, precision."""
 
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,7 @@ from TTS.tts.models.xtts import Xtts
 
 from wyoming_xtts.engines import streaming_decoder
 from wyoming_xtts.engines.base import EngineUnavailableError
-from wyoming_xtts.engines.local import LocalEngineConfig, XttsEngine
+from wyoming_xtts.engines.local import XttsEngine
 from wyoming_xtts.engines.precision import resolve_precision
 from wyoming_xtts.engines.streaming_decoder import StreamingDecoder
 from wyoming_xtts.engines.xtts_stream import (
@@ -26,6 +28,7 @@ from wyoming_xtts.speech_budget import max_speech_seconds
 from wyoming_xtts.voices import GenerationSettings, Voice, VoiceLibrary
 
 from .clips import write_profile
+from .conftest import make_local_engine
 from .xtts_checkpoint import CheckpointShape, build_checkpoint
 
 SEEDED = GenerationSettings(seed=7)
@@ -38,28 +41,6 @@ def model(checkpoint_dir: Path) -> Xtts:
     xtts = Xtts(config)
     xtts.load_checkpoint(config, checkpoint_dir=str(checkpoint_dir), eval=True)
     return xtts
-
-
-def engine_for(
-    checkpoint: Path,
-    data_dir: Path,
-    precision: Precision = "auto",
-    first_tokens: int = 8,
-    deepspeed: bool = False,
-) -> XttsEngine:
-    return XttsEngine(
-        LocalEngineConfig(
-            model_dir=checkpoint,
-            data_dir=data_dir,
-            device="cpu",
-            default_language="en",
-            licence_accepted=False,
-            builtin_speakers=False,
-            precision=precision,
-            deepspeed=deepspeed,
-            schedule=ChunkSchedule(first_tokens=first_tokens),
-        )
-    )
 
 
 async def spoken_pieces(engine: XttsEngine, voice: Voice, text: str) -> list[np.ndarray]:
@@ -168,11 +149,15 @@ def test_pieces_start_small_and_grow_with_the_audio_already_sent() -> None:
 async def test_the_piece_sizes_never_change_the_audio(checkpoint_dir: Path, tmp_path: Path) -> None:
     voice = seeded_voice(tmp_path / "voices")
     text = "The same sentence, spoken twice."
-    small = engine_for(checkpoint_dir, tmp_path / "data", first_tokens=2)
+    small = make_local_engine(
+        checkpoint_dir, tmp_path / "data", schedule=ChunkSchedule(first_tokens=2)
+    )
     await small.start()
     small_pieces = await spoken_pieces(small, voice, text)
     await small.close()
-    large = engine_for(checkpoint_dir, tmp_path / "data", first_tokens=48)
+    large = make_local_engine(
+        checkpoint_dir, tmp_path / "data", schedule=ChunkSchedule(first_tokens=48)
+    )
     await large.start()
     large_pieces = await spoken_pieces(large, voice, text)
     await large.close()
@@ -183,20 +168,34 @@ async def test_the_piece_sizes_never_change_the_audio(checkpoint_dir: Path, tmp_
     assert np.abs(small_audio - large_audio).max() <= 1e-5
 
 
+def speak_directly(
+    model: Xtts,
+    text: str,
+    first_tokens: int,
+    stop: threading.Event,
+    gpt_context: Callable[[], AbstractContextManager[None]] = nullcontext,
+) -> Iterator[np.ndarray]:
+    """`speak_sentence` with silent conditioning and a fixed seed's sampling settings."""
+    return speak_sentence(
+        model,
+        text,
+        "en",
+        torch.zeros(1, 32, model.gpt.model_dim),
+        F.normalize(torch.ones(1, 512, 1), dim=1),
+        SEEDED,
+        ChunkSchedule(first_tokens=first_tokens),
+        stop,
+        gpt_context,
+    )
+
+
 def test_a_stop_request_ends_generation_at_the_next_token(model: Xtts) -> None:
     steps: list[int] = []
     hook = model.gpt.gpt_inference.register_forward_hook(lambda *_: steps.append(1))
     stop = threading.Event()
     try:
-        pieces = speak_sentence(
-            model,
-            "A sentence that is long enough to need several pieces of audio.",
-            "en",
-            torch.zeros(1, 32, model.gpt.model_dim),
-            F.normalize(torch.ones(1, 512, 1), dim=1),
-            SEEDED,
-            ChunkSchedule(first_tokens=2),
-            stop,
+        pieces = speak_directly(
+            model, "A sentence that is long enough to need several pieces of audio.", 2, stop
         )
         next(pieces)
         before = len(steps)
@@ -222,16 +221,8 @@ def test_only_the_gpt_runs_in_the_reduced_precision_context(model: Xtts) -> None
 
     torch.manual_seed(7)
     pieces = list(
-        speak_sentence(
-            model,
-            "A sentence in reduced precision.",
-            "en",
-            torch.zeros(1, 32, model.gpt.model_dim),
-            F.normalize(torch.ones(1, 512, 1), dim=1),
-            SEEDED,
-            ChunkSchedule(first_tokens=4),
-            threading.Event(),
-            reduced_precision,
+        speak_directly(
+            model, "A sentence in reduced precision.", 4, threading.Event(), reduced_precision
         )
     )
 
@@ -244,7 +235,7 @@ async def test_generation_stops_at_the_texts_speech_budget_not_the_models_cap(
     tmp_path: Path,
 ) -> None:
     roomy = build_checkpoint(tmp_path / "roomy", CheckpointShape(max_audio_tokens=400))
-    engine = engine_for(roomy, tmp_path / "data", first_tokens=48)
+    engine = make_local_engine(roomy, tmp_path / "data", schedule=ChunkSchedule(first_tokens=48))
     await engine.start()
     voice = seeded_voice(tmp_path / "voices")
     text = "Done."
@@ -262,11 +253,11 @@ async def test_int8_mode_quantises_the_gpt_and_still_speaks(
 ) -> None:
     voice = seeded_voice(tmp_path / "voices")
     text = "A sentence in both precisions."
-    full = engine_for(checkpoint_dir, tmp_path / "data", precision="fp32")
+    full = make_local_engine(checkpoint_dir, tmp_path / "data", precision="fp32")
     await full.start()
     fp32_audio = np.concatenate(await spoken_pieces(full, voice, text))
     await full.close()
-    quantised = engine_for(checkpoint_dir, tmp_path / "data", precision="int8")
+    quantised = make_local_engine(checkpoint_dir, tmp_path / "data", precision="int8")
     await quantised.start()
     int8_audio = np.concatenate(await spoken_pieces(quantised, voice, text))
     await quantised.close()
@@ -306,7 +297,7 @@ def test_a_precision_the_device_cannot_run_is_refused_with_advice(
 async def test_deepspeed_without_a_gpu_is_refused_before_loading(
     checkpoint_dir: Path, tmp_path: Path
 ) -> None:
-    engine = engine_for(checkpoint_dir, tmp_path, deepspeed=True)
+    engine = make_local_engine(checkpoint_dir, tmp_path, deepspeed=True)
     with pytest.raises(EngineUnavailableError, match="--deepspeed needs a CUDA GPU"):
         await engine.start()
     await engine.close()

@@ -10,11 +10,12 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
+import functools
 import gc
 import hashlib
 import logging
 import threading
-from collections.abc import AsyncGenerator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -416,9 +417,16 @@ def _release_freed_memory(collect: bool = True) -> None:
     """
     if collect:
         gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's `malloc_trim`, looked up once (finding libc runs `ldconfig`); None elsewhere."""
     libc_name = ctypes.util.find_library("c")
     if libc_name is None:
-        return
-    trim = getattr(ctypes.CDLL(libc_name), "malloc_trim", None)
-    if trim is not None:  # glibc only
-        trim(0)
+        return None
+    trim: Callable[[int], int] | None = getattr(ctypes.CDLL(libc_name), "malloc_trim", None)
+    return trim
