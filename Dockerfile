@@ -1,18 +1,19 @@
-# wyoming-xtts in a container: the same install script as the README's, run as a non-root user.
+# wyoming-xtts in a container: the same locked install as the README's, run as a non-root user.
 #
-#   docker build -t wyoming-xtts .                                   # local engine, CPU
-#   docker build -t wyoming-xtts:cuda --build-arg TORCH_INDEX= .     # local engine, CUDA
-#   docker build -t wyoming-xtts:proxy --build-arg EXTRAS=base .     # cloud proxy, no torch
+#   docker build -t wyoming-xtts .                              # local engine (CPU, or CUDA with --gpus all)
+#   docker build -t wyoming-xtts:proxy --build-arg FLAVOUR=proxy .   # cloud proxy, no PyTorch
 #
-#   docker run -p 10200:10200 -v ./voices:/voices -v xtts-data:/data \
-#       -e COQUI_TOS_AGREED=1 wyoming-xtts [--device cuda] [--zeroconf --zeroconf-host HOST_IP]
+#   docker run -p 10200:10200 -v ./voices:/voices:ro -v xtts-data:/data \
+#       -e COQUI_TOS_AGREED=1 wyoming-xtts [--zeroconf --zeroconf-host HOST_IP]
 #   (CUDA: add --gpus all; the NVIDIA container toolkit must be installed on the host)
-FROM python:3.11-slim-bookworm
+#
+# BASE_IMAGE: any Debian-like image with python3 (3.11-3.14) and its venv module;
+# script/container-check builds this file on a Debian image made with debootstrap.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+FROM ${BASE_IMAGE}
 
-# "local" (XTTS-v2 on this machine) or "base" (cloud providers only).
-ARG EXTRAS=local
-# PyTorch's CPU wheel index keeps the image ~4 GB smaller; empty = PyPI's CUDA build.
-ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# "local" (XTTS-v2 in the container) or "proxy" (cloud providers only): a lock in locks/.
+ARG FLAVOUR=local
 
 ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -26,11 +27,11 @@ RUN useradd --create-home --uid 1000 xtts \
 
 WORKDIR /app
 COPY pyproject.toml README.md LICENSE ./
+COPY locks ./locks
 COPY script ./script
 COPY wyoming_xtts ./wyoming_xtts
 COPY voices ./voices-example
-RUN PIP_EXTRA_INDEX_URL="${TORCH_INDEX}" script/install "${EXTRAS}" \
-    && rm -f "${VENV}"/.installed-*
+RUN script/install "${FLAVOUR}" && rm -f "${VENV}"/.installed-*
 
 USER xtts
 VOLUME ["/voices", "/data"]

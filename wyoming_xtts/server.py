@@ -24,15 +24,21 @@ def create_engine(settings: Settings) -> Engine:
     """The engine the settings ask for; only the local one imports torch."""
     if settings.engine == "local":
         try:
-            from .engines.local import LocalEngineConfig, XttsEngine
-            from .engines.xtts_stream import ChunkSchedule
+            from .engines.stack import check_installed_stack, stack_failure
         except ImportError as err:
             raise EngineUnavailableError(
                 f"The local engine needs PyTorch and coqui-tts, which are not installed "
                 f"({err}): install them with pip install 'wyoming-xtts[local]' (script/install "
-                "in a clone), "
+                "local in a clone), "
                 "or use a cloud provider with --engine replicate or --engine pixazo."
             ) from None
+        # Versions first, from metadata: a mismatched pair fails inside the imports below.
+        check_installed_stack()
+        try:
+            from .engines.local import LocalEngineConfig, XttsEngine
+            from .engines.xtts_stream import ChunkSchedule
+        except (ImportError, OSError) as err:
+            raise stack_failure("importing PyTorch and coqui-tts", err) from err
 
         return XttsEngine(
             LocalEngineConfig(

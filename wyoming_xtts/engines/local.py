@@ -45,6 +45,7 @@ from .model_files import (
     writable_copy_dir,
 )
 from .precision import gpt_autocast, prepare_for_inference, resolve_precision
+from .stack import stack_failure
 from .xtts_stream import ChunkSchedule, speak_sentence
 
 _LOGGER = logging.getLogger(__name__)
@@ -239,7 +240,11 @@ class XttsEngine:
             params=params,
             compute=partial(self._compute_conditioning, params),
         )
-        self._warm_up(params)
+        try:
+            self._warm_up(params)
+        except Exception as err:
+            # The first generation is where an untested transformers or torch shows itself.
+            raise stack_failure("speaking its warm-up sentence", err) from err
         _LOGGER.info(
             "XTTS-v2 ready: %d languages, %d built-in speakers%s",
             len(self._languages),

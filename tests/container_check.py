@@ -1,0 +1,473 @@
+"""Build the container images here and run what they contain (`script/container-check`).
+
+These machines cannot pull base images and refuse `podman run` (it cannot raise resource
+limits), but they can build: so a Debian base image is made from Debian's own packages
+(debootstrap, `podman import`), the project's Dockerfile and the add-on's are built on it with
+`podman build --isolation chroot`, and each built image's filesystem is exported and run with
+`chroot --userspec=1000:1000`, with the image's own environment, entry point and health check.
+Checked for each image: the server starts as the non-root user and serves on its port, the
+image's HEALTHCHECK command passes, /voices can be read-only and /data is written; the local
+flavour speaks with the test checkpoint mounted in, the proxy flavour through a local stand-in
+for Replicate, and the add-on's run.sh maps its options and announces the service.
+
+Needs root, podman and debootstrap (`apt-get install podman debootstrap`). Not a pytest module:
+it builds several GB of images; `.ci/run` runs it after the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from wyoming.audio import AudioChunk, AudioStop
+from wyoming.client import AsyncTcpClient
+from wyoming.tts import Synthesize, SynthesizeVoice
+
+from tests.fake_providers import REPLICATE_TOKEN, FakeReplicate
+
+REPO = Path(__file__).resolve().parents[1]
+ADDON = REPO / "homeassistant-addon"
+BASE_IMAGE = "localhost/wyoming-xtts-base:bookworm"
+SERVER_PORT = 10200
+"""The port every image's configuration listens on (checked as shipped, not overridden)."""
+STARTUP_TIMEOUT_S = 300.0
+USER_ID = 1000
+
+
+@dataclass
+class Report:
+    """What the check measured, printed at the end."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    sizes: dict[str, str] = field(default_factory=dict)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--only",
+        choices=("proxy", "local", "addon"),
+        action="append",
+        help="check only these images (default: all three)",
+    )
+    arguments = parser.parse_args(argv)
+    only = arguments.only or ["proxy", "local", "addon"]
+    report = Report()
+
+    with timed(report, "base image (debootstrap + import)"):
+        ensure_base_image()
+    if "proxy" in only:
+        with timed(report, "build proxy"):
+            build(report, "localhost/wyoming-xtts:proxy", REPO, {"FLAVOUR": "proxy"})
+        with timed(report, "run proxy"):
+            check_proxy_image("localhost/wyoming-xtts:proxy")
+    if "local" in only:
+        with timed(report, "build local"):
+            build(report, "localhost/wyoming-xtts:local", REPO, {"FLAVOUR": "local"})
+        with timed(report, "run local"):
+            check_local_image("localhost/wyoming-xtts:local")
+    if "addon" in only:
+        with timed(report, "build add-on"):
+            build_addon(report)
+        with timed(report, "run add-on"):
+            check_addon_image("localhost/wyoming-xtts-addon:check")
+
+    for name, seconds in report.seconds.items():
+        print(f"container-check: {name}: {seconds:.0f} s")
+    for image, size in report.sizes.items():
+        print(f"container-check: {image}: {size}")
+    print("container-check: all images passed")
+    return 0
+
+
+# -- images -------------------------------------------------------------------------------
+
+
+def ensure_base_image() -> None:
+    """A Debian bookworm image with python3 and venv, from Debian's packages (once)."""
+    if podman("image", "exists", BASE_IMAGE, check=False).returncode == 0:
+        return
+    with tempfile.TemporaryDirectory(prefix="base-", dir=_scratch()) as scratch:
+        rootfs = Path(scratch) / "rootfs"
+        subprocess.run(
+            ["debootstrap", "--variant=minbase", "--include=python3,python3-venv,ca-certificates"]
+            + ["bookworm", str(rootfs), "http://deb.debian.org/debian"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        # A TLS-inspecting proxy between this machine and the registry signs with its own CA:
+        # the image must trust what the machine building it trusts.
+        extra_cas = sorted(Path("/usr/local/share/ca-certificates").glob("*.crt"))
+        for certificate in extra_cas:
+            shutil.copy(certificate, rootfs / "usr/local/share/ca-certificates")
+        if extra_cas:
+            subprocess.run(
+                ["chroot", str(rootfs), "update-ca-certificates"],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+        archive = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+        podman("import", "-", BASE_IMAGE, stdin=archive.stdout)
+        archive.wait()
+
+
+def build(report: Report, tag: str, context: Path, build_args: dict[str, str]) -> None:
+    arguments = ["build", "--isolation", "chroot", "--format", "docker", "--tag", tag]
+    arguments += ["--build-arg", f"BASE_IMAGE={BASE_IMAGE}"]
+    for name, value in build_args.items():
+        arguments += ["--build-arg", f"{name}={value}"]
+    podman(*arguments, str(context), quiet=True)
+    size = podman("image", "inspect", tag, "--format", "{{.Size}}").stdout.strip()
+    report.sizes[tag] = f"{int(size) / 1e9:.2f} GB"
+
+
+def build_addon(report: Report) -> None:
+    """Build the add-on as Home Assistant's builder would, its base from build.yaml's key."""
+    subprocess.run([str(REPO / "script" / "addon-bundle")], check=True)
+    build_from = _build_yaml_base()
+    print(f"container-check: add-on base in build.yaml: {build_from}; building on {BASE_IMAGE}")
+    tag = "localhost/wyoming-xtts-addon:check"
+    arguments = ["build", "--isolation", "chroot", "--format", "docker", "--tag", tag]
+    arguments += ["--build-arg", f"BUILD_FROM={BASE_IMAGE}", "--build-arg", "BUILD_ARCH=amd64"]
+    arguments += ["--build-arg", f"FLAVOUR={_build_yaml_args()['FLAVOUR']}"]
+    podman(*arguments, str(ADDON), quiet=True)
+    size = podman("image", "inspect", tag, "--format", "{{.Size}}").stdout.strip()
+    report.sizes[tag] = f"{int(size) / 1e9:.2f} GB"
+
+
+# -- running an image's filesystem --------------------------------------------------------
+
+
+@dataclass
+class Running:
+    """An image's entry point running in a chroot of its exported filesystem."""
+
+    rootfs: Path
+    process: subprocess.Popen[bytes]
+    environment: dict[str, str]
+    config: dict[str, object]
+    user_id: int
+
+    def run(self, command: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        """Another command inside the image, as its user, with its environment."""
+        return subprocess.run(
+            ["chroot", f"--userspec={self.user_id}:{self.user_id}", str(self.rootfs), *command],
+            env=self.environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    def health(self) -> subprocess.CompletedProcess[str]:
+        """The image's HEALTHCHECK command (add-ons have none: the same command, by name)."""
+        healthcheck = self.config["Healthcheck"]
+        if healthcheck is None and self.user_id == 0:
+            return self.run(["wyoming-xtts", "health"])
+        assert isinstance(healthcheck, dict), "the image has no HEALTHCHECK"
+        test = healthcheck["Test"]
+        assert test[0] == "CMD", test
+        return self.run(test[1:])
+
+
+@contextlib.contextmanager
+def running_image(
+    image: str,
+    arguments: Sequence[str] = (),
+    environment: dict[str, str] | None = None,
+    files: dict[str, Path] | None = None,
+    command: Sequence[str] | None = None,
+    user_id: int = USER_ID,
+    voices_at: str = "/voices",
+) -> Iterator[Running]:
+    """Export `image`, mount what a container runtime would, start its entry point."""
+    inspected = json.loads(podman("image", "inspect", image).stdout)[0]
+    config = {**inspected["Config"], "Healthcheck": inspected.get("Healthcheck")}
+    if user_id == USER_ID:
+        assert config["User"] in ("xtts", str(USER_ID)), f"{image} runs as {config['User']!r}"
+    with tempfile.TemporaryDirectory(prefix="image-", dir=_scratch()) as scratch:
+        rootfs = Path(scratch)
+        rootfs.chmod(0o755)  # it becomes "/" for the image's user
+        container = podman("create", image).stdout.strip()
+        try:
+            exported = subprocess.Popen(["podman", "export", container], stdout=subprocess.PIPE)
+            subprocess.run(["tar", "-x", "-C", str(rootfs)], stdin=exported.stdout, check=True)
+            assert exported.wait() == 0
+        finally:
+            podman("rm", container, quiet=True)
+        for source, target in (files or {}).items():
+            destination = rootfs / target.relative_to("/")
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            if Path(source).is_dir():
+                shutil.copytree(source, destination)
+            else:
+                shutil.copy(source, destination)
+        mounts = [
+            (["-t", "proc", "proc"], "proc"),
+            (["--rbind", "/dev"], "dev"),
+            (["--rbind", "/sys"], "sys"),
+            # Voices as users mount them: read-only.
+            (["--bind", str(REPO / "voices")], voices_at.lstrip("/")),
+        ]
+        (rootfs / voices_at.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        mounted = []
+        try:
+            for options, mount_point in mounts:
+                subprocess.run(["mount", *options, str(rootfs / mount_point)], check=True)
+                mounted.append(rootfs / mount_point)
+            subprocess.run(
+                ["mount", "-o", "remount,bind,ro", str(rootfs / voices_at.lstrip("/"))], check=True
+            )
+            env = dict(item.split("=", 1) for item in config.get("Env") or [])
+            env.update({"HOME": "/home/xtts"}, **(environment or {}))
+            process = subprocess.Popen(
+                ["chroot", f"--userspec={user_id}:{user_id}", str(rootfs)]
+                + list(command or [*config["Entrypoint"], *(config.get("Cmd") or [])])
+                + list(arguments),
+                env=env,
+                start_new_session=True,
+            )
+            try:
+                yield Running(rootfs, process, env, config, user_id)
+            finally:
+                _stop(process)
+        finally:
+            for target in reversed(mounted):
+                subprocess.run(["umount", "--recursive", "--lazy", str(target)], check=False)
+
+
+def wait_healthy(running: Running) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while True:
+        if running.process.poll() is not None:
+            raise AssertionError(f"the server exited with status {running.process.returncode}")
+        result = running.health()
+        if result.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"HEALTHCHECK still failing: {result.stdout}{result.stderr}")
+        time.sleep(1)
+
+
+def server_user_ids(running: Running) -> set[int]:
+    """Real, effective, saved and file-system user ids of the server process."""
+    status = Path(f"/proc/{running.process.pid}/status").read_text()
+    line = next(line for line in status.splitlines() if line.startswith("Uid:"))
+    return {int(value) for value in line.split()[1:]}
+
+
+# -- the checks ---------------------------------------------------------------------------
+
+
+def check_proxy_image(image: str) -> None:
+    replicate = FakeReplicate().start()
+    try:
+        with running_image(
+            image,
+            ["--engine", "replicate", "--provider-url", f"{replicate.base}/v1"],
+            {"REPLICATE_API_TOKEN": REPLICATE_TOKEN},
+        ) as running:
+            _check_common(running)
+            audio = speak("Sentence 1 of the proxy image.", "example")
+            assert audio > 0, "no audio from the proxy image"
+            assert replicate.calls("POST", "/v1/predictions"), "the provider was never asked"
+            torch = running.run(["/opt/wyoming-xtts/bin/python", "-c", "import torch"])
+            assert torch.returncode != 0, "the proxy image must not contain torch"
+    finally:
+        replicate.stop()
+    print(f"container-check: {image}: serves, speaks through the provider, no torch")
+
+
+def check_local_image(image: str) -> None:
+    from tests.xtts_checkpoint import build_checkpoint
+
+    with tempfile.TemporaryDirectory(prefix="checkpoint-", dir=_scratch()) as scratch:
+        checkpoint = build_checkpoint(Path(scratch) / "XTTS-v2", pickled_config=True)
+        # Owned by root, so read-only for the server: the release's model.pth must be copied.
+        with running_image(
+            image, ["--model-dir", "/model"], files={str(checkpoint): Path("/model")}
+        ) as running:
+            _check_common(running)
+            audio = speak("The washing machine is done.", "example")
+            assert audio > 0, "no audio from the local image"
+            written = [
+                path
+                for path in (running.rootfs / "data").rglob("*")
+                if path.is_file() and path.stat().st_uid == USER_ID
+            ]
+            assert any("latents" in path.parts for path in written), "no latents cached in /data"
+    print(f"container-check: {image}: loads the mounted checkpoint, speaks, caches in /data")
+
+
+def check_addon_image(image: str) -> None:
+    """run.sh under a stand-in for the Supervisor's bashio: options in, server out."""
+    options = {
+        "engine": "replicate",
+        "voices_dir": "/share/wyoming-xtts/voices",
+        "agree_cpml": False,
+        "device": "cpu",
+        "precision": "auto",
+        "default_voice": "example",
+        "default_language": "de",
+        "replicate_api_token": REPLICATE_TOKEN,
+        "pixazo_api_key": "",
+        "cleanup_voice": True,
+        "language_detection": False,
+        "debug_logging": True,
+    }
+    with tempfile.TemporaryDirectory(prefix="addon-", dir=_scratch()) as scratch:
+        supervisor = Path(scratch)
+        (supervisor / "options.json").write_text(json.dumps(options))
+        stand_in = supervisor / "bashio"
+        stand_in.write_text(_BASHIO_STAND_IN)
+        stand_in.chmod(0o755)
+        with_contenv = supervisor / "with-contenv"
+        with_contenv.write_text('#!/bin/sh\nexec "$@"\n')
+        with_contenv.chmod(0o755)
+        files = {
+            str(supervisor / "options.json"): Path("/data/options.json"),
+            str(stand_in): Path("/usr/bin/bashio"),
+            str(with_contenv): Path("/usr/bin/with-contenv"),
+        }
+        # Add-ons run as root under the Supervisor, with /share mounted.
+        with running_image(
+            image,
+            files=files,
+            command=["/run.sh"],
+            user_id=0,
+            voices_at=str(options["voices_dir"]),
+        ) as running:
+            wait_healthy(running)
+            environment = _process_environment(running)
+            expected = {
+                "WYOMING_XTTS_ENGINE": "replicate",
+                "WYOMING_XTTS_VOICES_DIR": "/share/wyoming-xtts/voices",
+                "WYOMING_XTTS_DEVICE": "cpu",
+                "WYOMING_XTTS_DEFAULT_LANGUAGE": "de",
+                "WYOMING_XTTS_DEFAULT_VOICE": "example",
+                "REPLICATE_API_TOKEN": REPLICATE_TOKEN,
+                "WYOMING_XTTS_CLEANUP_VOICE": "1",
+                "WYOMING_XTTS_NO_LANGUAGE_DETECTION": "1",
+                "WYOMING_XTTS_DEBUG": "1",
+            }
+            wrong = {k: environment.get(k) for k, v in expected.items() if environment.get(k) != v}
+            assert not wrong, f"run.sh mapped options wrongly: {wrong}"
+            assert "COQUI_TOS_AGREED" not in environment
+            discovery = json.loads((running.rootfs / "tmp/discovery.json").read_text())
+            assert discovery["service"] == "wyoming"
+            assert discovery["config"]["uri"].endswith(f":{SERVER_PORT}")
+    print(f"container-check: {image}: run.sh maps every option, announces, serves")
+
+
+def _check_common(running: Running) -> None:
+    wait_healthy(running)
+    assert server_user_ids(running) == {USER_ID}, "the server must not run as root"
+    # /voices is mounted read-only (above); /data must be the server's to write.
+    probe = running.run(["/bin/sh", "-c", "touch /data/.probe && rm /data/.probe"])
+    assert probe.returncode == 0, f"/data is not writable: {probe.stderr}"
+    refused = running.run(["/bin/sh", "-c", "touch /voices/.probe"])
+    assert refused.returncode != 0, "the check meant /voices to be read-only"
+
+
+def speak(text: str, voice: str) -> int:
+    """Bytes of audio for one plain `synthesize` to the image's port."""
+
+    async def ask() -> int:
+        received = 0
+        async with AsyncTcpClient("127.0.0.1", SERVER_PORT) as client:
+            await client.write_event(Synthesize(text, voice=SynthesizeVoice(voice)).event())
+            while True:
+                event = await asyncio.wait_for(client.read_event(), timeout=120)
+                assert event is not None, "the server closed the connection"
+                if AudioChunk.is_type(event.type):
+                    received += len(AudioChunk.from_event(event).audio)
+                elif AudioStop.is_type(event.type):
+                    return received
+                elif event.type == "error":
+                    raise AssertionError(f"error event: {event.data}")
+
+    return asyncio.run(ask())
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+_BASHIO_STAND_IN = r"""#!/bin/bash
+# Stand-in for the Supervisor's bashio, enough for run.sh: options from /data/options.json,
+# the discovery call recorded in /tmp/discovery.json.
+bashio::config() { python3 -c 'import json,sys; v=json.load(open("/data/options.json")).get(sys.argv[1]); print("" if v is None else (str(v).lower() if isinstance(v,bool) else v))' "$1"; }
+bashio::config.true() { [ "$(bashio::config "$1")" = "true" ]; }
+bashio::config.false() { [ "$(bashio::config "$1")" = "false" ]; }
+bashio::config.has_value() { [ -n "$(bashio::config "$1")" ]; }
+bashio::discovery() { printf '{"service": "%s", "config": %s}' "$1" "$2" > /tmp/discovery.json; }
+bashio::log.warning() { echo "WARNING: $*" >&2; }
+source "$1"
+"""
+
+
+def _process_environment(running: Running) -> dict[str, str]:
+    raw = Path(f"/proc/{running.process.pid}/environ").read_bytes()
+    return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+
+
+def _build_yaml_base() -> str:
+    text = (ADDON / "build.yaml").read_text()
+    line = next(line for line in text.splitlines() if line.strip().startswith("amd64:"))
+    return line.split(":", 1)[1].strip()
+
+
+def _build_yaml_args() -> dict[str, str]:
+    lines = (ADDON / "build.yaml").read_text().split("args:", 1)[1].splitlines()
+    pairs = (line.split(":", 1) for line in lines if ":" in line and line.strip()[0] != "#")
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _scratch() -> str:
+    directory = REPO / "build" / "container-check"
+    directory.mkdir(parents=True, exist_ok=True)
+    return str(directory)
+
+
+def podman(
+    *arguments: str, check: bool = True, quiet: bool = False, stdin: IO[bytes] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["podman", *arguments],
+        check=check,
+        text=True,
+        stdin=stdin,
+        stdout=subprocess.DEVNULL if quiet else subprocess.PIPE,
+    )
+
+
+@contextlib.contextmanager
+def timed(report: Report, name: str) -> Iterator[None]:
+    start = time.monotonic()
+    yield
+    report.seconds[name] = time.monotonic() - start
+
+
+if __name__ == "__main__":
+    sys.exit(main())
