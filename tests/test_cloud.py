@@ -346,11 +346,14 @@ async def test_pixazo_voice_without_speaker_url_says_what_to_add(
     pixazo: FakePixazo, tmp_path: Path
 ) -> None:
     settings = proxy_settings("pixazo", pixazo, tmp_path)
-    async with proxy(settings, 'languages = ["en"]\n') as server, server.client() as client:
-        await client.write_event(Synthesize(text="Hello there, friend.", voice=ALICE).event())
-        code, text = error_of(await read_until(client, "audio-stop", "error"))
-        await client.write_event(Ping().event())
-        assert (await read_until(client, "pong"))[-1].type == "pong"
+    async with proxy(settings, 'languages = ["en"]\n') as server:
+        async with server.client() as client:
+            await client.write_event(Synthesize(text="Hello there, friend.", voice=ALICE).event())
+            code, text = error_of(await read_until(client, "audio-stop", "error"))
+            assert await asyncio.wait_for(client.read_event(), 1.0) is None, "closed after"
+        async with server.client() as client:
+            await client.write_event(Ping().event())
+            assert (await read_until(client, "pong"))[-1].type == "pong"
 
     assert code == "voice-unusable"
     assert 'speaker_url = "https://' in text and "voice.toml" in text

@@ -156,7 +156,7 @@ async def test_voice_name_with_a_language_suffix_forces_that_language(
     assert live_server.engine.spoken_in == ["de"]
 
 
-async def test_unknown_language_suffix_is_an_error_and_the_connection_stays_usable(
+async def test_unknown_language_suffix_is_an_error_and_the_server_stays_usable(
     live_server: LiveServer,
 ) -> None:
     async with live_server.client() as client:
@@ -164,6 +164,7 @@ async def test_unknown_language_suffix_is_an_error_and_the_connection_stays_usab
             Synthesize(text="Hello there.", voice=SynthesizeVoice(name="alice@xx")).event()
         )
         error = (await read_until(client, "audio-stop", "error"))[-1]
+    async with live_server.client() as client:
         await client.write_event(
             Synthesize(text="Hello again, everyone.", voice=SynthesizeVoice(name="alice")).event()
         )

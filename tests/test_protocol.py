@@ -258,9 +258,13 @@ async def assert_connection_still_works(client) -> None:
 
 
 async def plain_error(server: LiveServer, synthesize: Event) -> tuple[list[Event], Error]:
+    """A plain request that fails: its error, then the connection closes (Home Assistant's
+    plain reader waits for that, not for the error) and the server takes the next client."""
     async with server.client() as client:
         await client.write_event(synthesize)
         events = await read_until(client, "error")
+        assert await asyncio.wait_for(client.read_event(), 1.0) is None
+    async with server.client() as client:
         await assert_connection_still_works(client)
     return events, Error.from_event(events[-1])
 

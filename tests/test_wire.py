@@ -50,10 +50,31 @@ async def test_oversized_data_is_refused_and_the_connection_goes_on(
     live_server: LiveServer,
 ) -> None:
     data = json.dumps({"text": "x" * 300_000}).encode()
-    events = await exchange(live_server, header("synthesize", data_length=len(data)) + data, PING)
+    events = await exchange(live_server, header("transcript", data_length=len(data)) + data, PING)
 
     assert [event.type for event in events] == ["error", "pong"]
     assert events[0].data["code"] == "too-large"
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (header("synthesize", data_length=300_100) + b"x" * 300_100, "too-large"),
+        (header("synthesize-start", data_length=300_100) + b"x" * 300_100, "too-large"),
+        (header("synthesize", data_length=9) + b"not json!", "bad-request"),
+        (header("synthesize", data_length=5) + b"[1,2]", "bad-request"),
+    ],
+    ids=["oversized synthesize", "oversized synthesize-start", "data not json", "not an object"],
+)
+async def test_a_refused_request_gets_its_error_then_the_connection_closes(
+    live_server: LiveServer, raw: bytes, code: str
+) -> None:
+    # The client waits for an answer to its request: a closed connection ends that wait.
+    events = await exchange(live_server, raw, PING)
+
+    assert [event.type for event in events] == ["error"]
+    assert events[0].data["code"] == code
+    assert [event.type for event in await exchange(live_server, PING)] == ["pong"]
 
 
 @pytest.mark.parametrize(
@@ -88,8 +109,8 @@ async def test_unparseable_headers_get_an_error_then_a_clean_close(
 @pytest.mark.parametrize(
     "raw",
     [
-        header("synthesize", data_length=9) + b"not json!",
-        header("synthesize", data_length=5) + b"[1,2]",
+        header("describe", data_length=9) + b"not json!",
+        header("describe", data_length=5) + b"[1,2]",
         header("", data={"text": "no type"}),
         json.dumps({"data": {"text": "no type"}}).encode() + b"\n",
     ],

@@ -7,7 +7,10 @@ up is noticed at once and its synthesis cancelled).
 
 Every response is closed the same way, whatever happens: at most one `audio-start`, the
 chunks, one `audio-stop` if audio started, an `error` if something failed, and for a stream
-`synthesize-stopped` once the client's `synthesize-stop` has arrived.
+`synthesize-stopped` once the client's `synthesize-stop` has arrived. A plain `synthesize`
+that fails before any audio gets its `error` and then the connection is closed: Home
+Assistant's plain reader ignores `error` and waits for `audio-stop` or the end of the
+connection, and an `audio-stop` with no audio would hand it an empty WAV to cache and play.
 """
 
 import asyncio
@@ -132,6 +135,8 @@ class WyomingTtsHandler(AsyncEventHandler):
         self._queue: asyncio.Queue[_Response] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._stream: _Response | None = None
+        self._hang_up = asyncio.Event()
+        """Set when a response must end the connection (a failed plain request)."""
 
     async def run(self) -> None:
         """Admit the client, then read events with bounded sizes until it leaves."""
@@ -143,6 +148,7 @@ class WyomingTtsHandler(AsyncEventHandler):
                         ErrorCode.TOO_MANY_CONNECTIONS,
                         "The server has too many connections open; try again shortly.",
                     )
+                    await self._drain_input()  # so that the request does not reset the error
             self.writer.close()
             return
         try:
@@ -168,13 +174,25 @@ class WyomingTtsHandler(AsyncEventHandler):
                     break
                 except WireError as err:
                     _LOGGER.info("Refused an event: %s", err.message)
-                    await self._error(err.code, err.message)
-                    if err.resumable:
+                    refused = err.event_type or ""
+                    if self._stream is not None and Synthesize.is_type(refused):
+                        continue  # the compatibility copy of a stream's text: ignored anyway
+                    if self._stream is not None and SynthesizeChunk.is_type(refused):
+                        # The stream ends with this error, and synthesize-stopped as always.
+                        self._stream.fail(SpeechError(err.code, err.message))
                         continue
+                    await self._error(err.code, err.message)
+                    is_request = Synthesize.is_type(refused) or SynthesizeStart.is_type(refused)
+                    if err.resumable and not is_request:
+                        continue
+                    # A refused request would leave its client waiting for an answer.
+                    self._linger = True
                     break
                 except (asyncio.IncompleteReadError, ConnectionError):
                     break
                 if event is None or not await self.handle_event(event):
+                    break
+                if self._hang_up.is_set():
                     break
         finally:
             await self.disconnect()
@@ -195,22 +213,33 @@ class WyomingTtsHandler(AsyncEventHandler):
                     pass
 
     async def _next_event(self) -> Event | None:
-        """The next event; `_IdleError` once the client is silent and nothing is being spoken."""
+        """The next event; `_IdleError` once the client is silent and nothing is being spoken;
+        None at the end of the input or when a response hangs up."""
         idle_timeout = self._admission.policy.idle_timeout_s
         reading = asyncio.ensure_future(read_event(self.reader, self._limits))
+        hanging_up = asyncio.ensure_future(self._hang_up.wait())
         try:
             while True:
                 remaining = idle_timeout - (time.monotonic() - self._last_activity)
-                done, _ = await asyncio.wait({reading}, timeout=max(remaining, 0.01))
-                if done:
+                done, _ = await asyncio.wait(
+                    {reading, hanging_up},
+                    timeout=max(remaining, 0.01),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if reading in done:
                     self._last_activity = time.monotonic()
                     return reading.result()
+                if hanging_up in done:
+                    return None
                 if self._busy:
                     self._last_activity = time.monotonic()  # waiting for audio is not idling
                 elif time.monotonic() - self._last_activity >= idle_timeout:
                     raise _IdleError
         finally:
             reading.cancel()
+            hanging_up.cancel()
+            # Let the read finish cancelling before anyone else reads (the lingering drain).
+            await asyncio.wait({reading, hanging_up})
 
     @property
     def _busy(self) -> bool:
@@ -336,6 +365,7 @@ class WyomingTtsHandler(AsyncEventHandler):
 
     async def _respond(self, response: _Response) -> None:
         audio_started = False
+        failed = True
         try:
             if response.failure is not None:
                 raise response.failure
@@ -346,6 +376,7 @@ class WyomingTtsHandler(AsyncEventHandler):
                         await self.write_event(self._audio_start().event())
                         audio_started = True
                     await self.write_event(self._audio_chunk(pcm).event())
+            failed = False
         except SpeechError as err:
             response.abandon()
             _LOGGER.info("Request failed (%s): %s", err.code, err.message)
@@ -364,6 +395,10 @@ class WyomingTtsHandler(AsyncEventHandler):
         if response.streaming:
             await response.client_stopped.wait()
             await self.write_event(SynthesizeStopped().event())
+        elif failed and not audio_started:
+            _LOGGER.debug("Closing the connection after a failed plain request")
+            self._linger = True
+            self._hang_up.set()
 
     def _audio_start(self) -> AudioStart:
         return AudioStart(rate=self._service.sample_rate, width=PCM_SAMPLE_WIDTH, channels=1)

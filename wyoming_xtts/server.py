@@ -25,6 +25,11 @@ def create_engine(settings: Settings) -> Engine:
     if settings.engine == "local":
         try:
             from .engines.stack import check_installed_stack, stack_failure
+
+            # Versions first, from metadata: a mismatched pair fails inside the imports below.
+            check_installed_stack()
+            from .engines.local import LocalEngineConfig, XttsEngine
+            from .engines.xtts_stream import ChunkSchedule
         except ImportError as err:
             raise EngineUnavailableError(
                 f"The local engine needs PyTorch and coqui-tts, which are not installed "
@@ -32,12 +37,7 @@ def create_engine(settings: Settings) -> Engine:
                 "local in a clone), "
                 "or use a cloud provider with --engine replicate or --engine pixazo."
             ) from None
-        # Versions first, from metadata: a mismatched pair fails inside the imports below.
-        check_installed_stack()
-        try:
-            from .engines.local import LocalEngineConfig, XttsEngine
-            from .engines.xtts_stream import ChunkSchedule
-        except (ImportError, OSError) as err:
+        except OSError as err:  # a compiled library built for another release
             raise stack_failure("importing PyTorch and coqui-tts", err) from err
 
         return XttsEngine(

@@ -40,11 +40,15 @@ class WireLimits:
 class WireError(Exception):
     """An event that cannot be accepted; `resumable` when the next event can still be read."""
 
-    def __init__(self, code: ErrorCode, message: str, resumable: bool) -> None:
+    def __init__(
+        self, code: ErrorCode, message: str, resumable: bool, event_type: str | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.resumable = resumable
+        self.event_type = event_type
+        """The refused event's type, when its header could be read."""
 
 
 async def read_event(reader: asyncio.StreamReader, limits: WireLimits) -> Event | None:
@@ -72,7 +76,11 @@ async def read_event(reader: asyncio.StreamReader, limits: WireLimits) -> Event 
         too_large = f"data of {data_length} bytes (the limit is {limits.data_bytes})"
         await _discard(reader, data_length)
     elif data_length:
-        extra = _parse_object(await reader.readexactly(data_length), "event data", resumable=True)
+        try:
+            extra = _parse_object(await reader.readexactly(data_length), "event data", True)
+        except WireError as err:
+            err.event_type = event_type if isinstance(event_type, str) else None
+            raise
         if not isinstance(data, dict):
             data = {}
         data = {**data, **extra}
@@ -86,12 +94,17 @@ async def read_event(reader: asyncio.StreamReader, limits: WireLimits) -> Event 
         payload = await reader.readexactly(payload_length) if payload_length else None
 
     if too_large:
-        raise WireError(ErrorCode.TOO_LARGE, f"The event carries {too_large}.", True)
+        raise WireError(
+            ErrorCode.TOO_LARGE,
+            f"The event carries {too_large}.",
+            True,
+            event_type if isinstance(event_type, str) else None,
+        )
     if not isinstance(event_type, str) or not event_type:
         raise WireError(ErrorCode.BAD_REQUEST, "An event has no 'type' string.", True)
     if not isinstance(data, dict):
         raise WireError(
-            ErrorCode.BAD_REQUEST, f"The data of {event_type!r} is not an object.", True
+            ErrorCode.BAD_REQUEST, f"The data of {event_type!r} is not an object.", True, event_type
         )
     return Event(type=event_type, data=data, payload=payload)
 

@@ -50,7 +50,8 @@ def check_installed_stack(
         except metadata.PackageNotFoundError:
             raise EngineUnavailableError(
                 f"{name} is not installed, and the local engine needs it: "
-                f"{_fix_command(requirements.get(name))}"
+                f"{_fix_command(requirements.get(name))} Or use a cloud provider with "
+                "--engine replicate or --engine pixazo."
             ) from None
         requirement = requirements.get(name)
         if requirement is not None and not requirement.specifier.contains(
