@@ -1,16 +1,18 @@
 """The sub-commands: `voice`, `say` and `health`, as users run them."""
 
+import argparse
 import asyncio
 import subprocess
 import sys
 import wave
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 
-from wyoming_xtts.commands import health, voice
+from wyoming_xtts.commands import health, model, voice
 from wyoming_xtts.voices import VoiceLibrary
 
 from .clips import speechlike, write_clip, write_silence
@@ -215,3 +217,68 @@ def test_voice_add_denoise_removes_steady_background_noise(tmp_path: Path) -> No
         return float(np.percentile(np.sqrt(np.mean(frames**2, axis=1)), 10))
 
     assert noise_floor("clean") < noise_floor("plain") / 3
+
+
+def _sub_commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(actions[0].choices) if actions else {}
+
+
+def _command_options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    return [
+        action
+        for action in parser._actions
+        if action.option_strings and not isinstance(action, argparse._HelpAction)
+    ]
+
+
+def _positionals(parser: argparse.ArgumentParser) -> list[str]:
+    values = []
+    for action in parser._actions:
+        if not action.option_strings and not isinstance(action, argparse._SubParsersAction):
+            values += ["some.wav"] if action.nargs in ("+", "*") else ["name"]
+    return values
+
+
+@pytest.mark.parametrize("build", [voice._parser, model._parser], ids=["voice", "model"])
+def test_every_option_of_a_command_is_accepted_before_and_after_each_sub_command(
+    build: Callable[[], argparse.ArgumentParser],
+) -> None:
+    parser = build()
+    sub_commands = _sub_commands(parser)
+    options = _command_options(parser)
+
+    assert sub_commands and options
+    for name, sub_command in sub_commands.items():
+        for option in options:
+            given = [option.option_strings[-1], "/some/where"]
+            after = parser.parse_args([name, *_positionals(sub_command), *given])
+            before = parser.parse_args([*given, name, *_positionals(sub_command)])
+            assert getattr(after, option.dest) == getattr(before, option.dest) == "/some/where"
+
+
+def test_voice_list_takes_the_voices_directory_after_the_sub_command(tmp_path: Path) -> None:
+    write_clip(tmp_path / "voices" / "oma" / "clip.wav", seconds=8)
+
+    listed = subprocess.run(
+        [sys.executable, "-m", "wyoming_xtts", "voice", "list"]
+        + ["--voices-dir", str(tmp_path / "voices")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.startswith("oma: ok")
+
+
+def test_model_info_takes_the_data_directory_after_the_sub_command(tmp_path: Path) -> None:
+    info = subprocess.run(
+        [sys.executable, "-m", "wyoming_xtts", "model", "info", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert info.returncode == 1
+    assert f"No checkpoint at {tmp_path / 'models' / 'XTTS-v2'}" in info.stderr

@@ -21,25 +21,15 @@ from ..engines.model_files import (
     release_model_dir,
 )
 from ..settings import ENV_PREFIX
+from . import options_anywhere
 
 EXIT_PROBLEM = 1
 EXIT_UNAVAILABLE = 2
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="wyoming-xtts model", description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--data-dir",
-        default=os.environ.get(ENV_PREFIX + "DATA_DIR", "data"),
-        help="where the released model is kept, under models/ (default: %(default)s)",
-    )
-    actions = parser.add_subparsers(dest="action", required=True)
-    download = actions.add_parser("download", help="download the released XTTS-v2 (1.9 GB)")
-    download.add_argument("--agree-cpml", action="store_true", help="accept the CPML licence")
-    info = actions.add_parser("info", help="describe a checkpoint directory")
-    info.add_argument("--model-dir", type=Path, help="checkpoint (default: the downloaded one)")
-    args = parser.parse_args(argv)
-    data_dir = Path(args.data_dir).expanduser()
+    args = _parser().parse_args(argv)
+    data_dir = Path(getattr(args, "data_dir", _default_data_dir())).expanduser()
 
     if args.action == "download":
         accepted = args.agree_cpml or os.environ.get("COQUI_TOS_AGREED") == "1"
@@ -51,6 +41,31 @@ def main(argv: Sequence[str]) -> int:
         print(f"XTTS-v2 is ready in {directory}.")
         return 0
     return _info(args.model_dir or release_model_dir(data_dir))
+
+
+def _default_data_dir() -> str:
+    return os.environ.get(ENV_PREFIX + "DATA_DIR", "data")
+
+
+def _parser() -> argparse.ArgumentParser:
+    shared = options_anywhere(
+        lambda parser: parser.add_argument(
+            "--data-dir",
+            help="where the released model is kept, under models/ "
+            f"(default: {_default_data_dir()})",
+        )
+    )
+    parser = argparse.ArgumentParser(
+        prog="wyoming-xtts model", description=__doc__.split("\n")[0], parents=[shared]
+    )
+    actions = parser.add_subparsers(dest="action", required=True)
+    download = actions.add_parser(
+        "download", parents=[shared], help="download the released XTTS-v2 (1.9 GB)"
+    )
+    download.add_argument("--agree-cpml", action="store_true", help="accept the CPML licence")
+    info = actions.add_parser("info", parents=[shared], help="describe a checkpoint directory")
+    info.add_argument("--model-dir", type=Path, help="checkpoint (default: the downloaded one)")
+    return parser
 
 
 def _info(directory: Path) -> int:

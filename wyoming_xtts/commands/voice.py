@@ -19,13 +19,14 @@ from ..clip_preparation import ClipPreparationError, prepare_clip, write_clip
 from ..languages import XTTS_LANGUAGES, normalize_language
 from ..settings import ENV_PREFIX
 from ..voices import PROFILE_FILE, VoiceLibrary, VoiceProfile, is_valid_voice_name
+from . import options_anywhere
 
 EXIT_PROBLEM = 1
 
 
 def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
-    voices_dir = Path(args.voices_dir).expanduser()
+    voices_dir = Path(getattr(args, "voices_dir", _default_voices_dir())).expanduser()
     if args.action == "add":
         return _add(voices_dir, args)
     if args.action == "list":
@@ -35,17 +36,24 @@ def main(argv: Sequence[str]) -> int:
     return _remove(voices_dir, args.name, args.yes)
 
 
+def _default_voices_dir() -> str:
+    return os.environ.get(ENV_PREFIX + "VOICES_DIR", "voices")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="wyoming-xtts voice", description="Manage voice profiles."
+    shared = options_anywhere(
+        lambda parser: parser.add_argument(
+            "--voices-dir",
+            help=f"directory of voice profiles (default: {_default_voices_dir()})",
+        )
     )
-    parser.add_argument(
-        "--voices-dir",
-        default=os.environ.get(ENV_PREFIX + "VOICES_DIR", "voices"),
-        help="directory of voice profiles (default: %(default)s)",
+    parser = argparse.ArgumentParser(
+        prog="wyoming-xtts voice", description="Manage voice profiles.", parents=[shared]
     )
     actions = parser.add_subparsers(dest="action", required=True)
-    add = actions.add_parser("add", help="make a profile from one or more recordings")
+    add = actions.add_parser(
+        "add", parents=[shared], help="make a profile from one or more recordings"
+    )
     add.add_argument("name", help="voice name, as Home Assistant will show it")
     add.add_argument("clips", nargs="+", type=Path, help="recordings of 6-30 s of speech each")
     add.add_argument(
@@ -56,10 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--description", help="label shown in Home Assistant (default: the name)")
     add.add_argument("--denoise", action="store_true", help="remove steady background noise")
     add.add_argument("--replace", action="store_true", help="replace an existing profile")
-    actions.add_parser("list", help="every profile, with what is wrong with broken ones")
-    check = actions.add_parser("check", help="every clip of one profile, in detail")
+    actions.add_parser(
+        "list", parents=[shared], help="every profile, with what is wrong with broken ones"
+    )
+    check = actions.add_parser("check", parents=[shared], help="every clip of one profile")
     check.add_argument("name")
-    remove = actions.add_parser("remove", help="delete a profile directory")
+    remove = actions.add_parser("remove", parents=[shared], help="delete a profile directory")
     remove.add_argument("name")
     remove.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     return parser
