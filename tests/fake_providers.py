@@ -93,7 +93,10 @@ class FakeProvider:
                     self.send_response(status)
                     for name, value in headers.items():
                         self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(body)))
+                    if "Content-Length" not in headers:
+                        self.send_header("Content-Length", str(len(body)))
+                    else:  # announces more than it sends: close, as a dropped download does
+                        self.close_connection = True
                     self.end_headers()
                     self.wfile.write(body)
                 except (BrokenPipeError, ConnectionResetError):
@@ -184,6 +187,11 @@ class FakeReplicate(FakeProvider):
         """Predictions fail with this error."""
         self.output: str = "wav"
         """`wav`, `garbage` (bytes that are not audio) or `empty` (a WAV with no samples)."""
+        self.cut_outputs = 0
+        """Serve this many output downloads cut in half first (see `cut_kind`)."""
+        self.cut_kind = "header"
+        """`header`: a WAV whose header declares twice the bytes sent; `connection`: the
+        whole length announced in Content-Length, half sent, the connection closed."""
         self.never_finish = False
         """Predictions stay `processing` forever."""
         self.hang_creates = False
@@ -311,7 +319,16 @@ class FakeReplicate(FakeProvider):
             return 200, {"Content-Type": "audio/wav"}, buffer.getvalue()
         text = prediction.input.get("text", "")
         seconds = 0.6 if self.audio_s_per_char is None else self.audio_s_per_char * len(text)
-        return 200, {"Content-Type": "audio/wav"}, tone_for(text, seconds)
+        audio = tone_for(text, seconds)
+        with self._lock:
+            cut = self.cut_outputs > 0
+            self.cut_outputs -= cut
+        if not cut:
+            return 200, {"Content-Type": "audio/wav"}, audio
+        if self.cut_kind == "header":
+            return 200, {"Content-Type": "audio/wav"}, audio[: len(audio) // 2]
+        announced = {"Content-Type": "audio/wav", "Content-Length": str(len(audio))}
+        return 200, announced, audio[: len(audio) // 2]
 
 
 class FakePixazo(FakeProvider):

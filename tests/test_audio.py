@@ -104,3 +104,37 @@ def test_reference_joins_clips_into_one_ogg_capped_in_length(tmp_path: Path) -> 
     assert info.samplerate == 22_050 and info.channels == 1
     assert info.duration == pytest.approx(30.0, abs=0.05)
     assert len(reference) < 256 * 1024
+
+
+def _encoded(format: str, subtype: str, seconds: float = 2.0) -> bytes:
+    buffer = io.BytesIO()
+    tone = (0.3 * np.sin(np.arange(int(24_000 * seconds)) / 10)).astype(np.float32)
+    soundfile.write(buffer, tone, 24_000, format=format, subtype=subtype)
+    return buffer.getvalue()
+
+
+FORMATS = [("WAV", "PCM_16"), ("FLAC", "PCM_16"), ("OGG", "VORBIS"), ("MP3", "MPEG_LAYER_III")]
+
+
+@pytest.mark.parametrize(("format", "subtype"), FORMATS, ids=[f for f, _ in FORMATS])
+def test_a_whole_file_of_every_accepted_format_decodes_in_full(format: str, subtype: str) -> None:
+    assert len(decode_audio(_encoded(format, subtype), 24_000)) == 48_000
+
+
+@pytest.mark.parametrize(("format", "subtype"), FORMATS, ids=[f for f, _ in FORMATS])
+@pytest.mark.parametrize("kept", [0.5, 0.9])
+def test_a_file_cut_short_is_refused_in_every_accepted_format(
+    format: str, subtype: str, kept: float
+) -> None:
+    data = _encoded(format, subtype)
+
+    with pytest.raises(ValueError, match="cut short|not a readable|no samples"):
+        decode_audio(data[: int(len(data) * kept)], 24_000)
+
+
+def test_a_wav_written_while_streaming_without_a_length_is_accepted() -> None:
+    data = bytearray(_encoded("WAV", "PCM_16"))
+    data_chunk = data.index(b"data")
+    data[data_chunk + 4 : data_chunk + 8] = (0xFFFFFFFF).to_bytes(4, "little")
+
+    assert len(decode_audio(bytes(data), 24_000)) == 48_000

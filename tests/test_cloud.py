@@ -161,7 +161,7 @@ async def test_replicate_speaks_a_profile_with_its_clip_sent_as_a_data_uri(
     assert events[0].data == {"rate": 24000, "width": 2, "channels": 1, "timestamp": None}
     assert len(audio_bytes(events)) == 2 * int(0.6 * SAMPLE_RATE)
     (create,) = replicate.calls("POST", "/v1/predictions")
-    assert create.headers["Prefer"] == "wait=10"
+    assert create.headers["Prefer"] == "wait=4"
     body = create.json()
     assert body["version"] == REPLICATE_VERSION
     assert body["input"]["text"] == "The washing machine is done."
@@ -525,6 +525,32 @@ async def test_unreadable_or_empty_audio_is_reported(
     assert code == "provider-bad-audio"
 
 
+@pytest.mark.parametrize("cut_kind", ["header", "connection"])
+async def test_a_download_cut_short_is_fetched_again_and_spoken_whole(
+    replicate: FakeReplicate, tmp_path: Path, cut_kind: str
+) -> None:
+    replicate.cut_outputs, replicate.cut_kind = 1, cut_kind
+    async with proxy(proxy_settings("replicate", replicate, tmp_path)) as server:
+        events = await speak(server, "The washing machine is done.")
+
+    assert event_types(events) == ["audio-start", "audio-chunk", "audio-stop"]
+    assert len(audio_bytes(events)) == int(0.6 * 24_000) * 2, "the whole sentence"
+    assert len(replicate.calls("GET", "/output/")) == 2
+
+
+@pytest.mark.parametrize("cut_kind", ["header", "connection"])
+async def test_a_download_cut_short_twice_is_reported_as_bad_audio(
+    replicate: FakeReplicate, tmp_path: Path, cut_kind: str
+) -> None:
+    replicate.cut_outputs, replicate.cut_kind = 2, cut_kind
+    async with proxy(proxy_settings("replicate", replicate, tmp_path)) as server:
+        code, text = error_of(await speak(server, "The washing machine is done."))
+
+    assert code == "provider-bad-audio"
+    assert ("cut short" if cut_kind == "header" else "the download broke off") in text
+    assert len(replicate.calls("GET", "/output/")) == 2
+
+
 async def test_hung_prediction_hits_the_deadline_and_is_canceled(
     replicate: FakeReplicate, tmp_path: Path
 ) -> None:
@@ -572,6 +598,33 @@ async def test_client_that_disconnects_cancels_its_predictions(
     cancels = {call.path.split("/")[3] for call in replicate.calls("POST", "/v1/predictions/")}
     assert cancels == set(replicate.predictions), "every outstanding prediction is canceled"
     assert all(prediction.canceled for prediction in replicate.predictions.values())
+
+
+@pytest.mark.parametrize(
+    ("hold_s", "hang_up_after_s"),
+    [(60.0, 0.05), (60.0, 1.0), (0.0, 1.0)],
+    ids=["creating", "waiting", "polling"],
+)
+async def test_a_hang_up_reaches_replicate_as_a_cancel_within_5_s_in_every_phase(
+    replicate: FakeReplicate, tmp_path: Path, hold_s: float, hang_up_after_s: float
+) -> None:
+    replicate.processing_s = 20.0  # a long prediction, still running when the client leaves
+    replicate.hold_s = hold_s  # 60: the create waits as long as it is asked to; 0: poll
+    async with proxy(proxy_settings("replicate", replicate, tmp_path)) as server:
+        async with server.client() as client:
+            await client.write_event(
+                Synthesize(text="The washing machine is done.", voice=ALICE).event()
+            )
+            await wait_for_calls(replicate, "POST", "/v1/predictions", 1)
+            await asyncio.sleep(hang_up_after_s)
+        hung_up = time.monotonic()
+        while not any(p.canceled for p in replicate.predictions.values()):
+            assert time.monotonic() - hung_up < 10, "never canceled"
+            await asyncio.sleep(0.02)
+        canceled_after = time.monotonic() - hung_up
+
+    assert canceled_after < 5.0
+    assert [p.canceled for p in replicate.predictions.values()] == [True]
 
 
 # -- secrets ------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ MP3) and resampled with soxr, so nothing in this module needs torch or FFmpeg.
 """
 
 import io
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,20 +207,57 @@ _PEAK_CEILING = 0.95
 def decode_audio(data: bytes, sample_rate: int) -> np.ndarray:
     """Decode an audio file held in memory (WAV, FLAC, Ogg, MP3) to mono float32 at `sample_rate`.
 
-    Raises ValueError when the bytes are not audio or hold no samples.
+    Raises ValueError when the bytes are not audio, hold no samples, or are cut short: a WAV
+    whose header declares more audio than the bytes hold, a file that declares more frames
+    than decode (MP3's Xing header, FLAC), or a decoder that loses its way (FLAC, Ogg).
+    Decoders alone would play the first part of a cut file without a word.
     """
+    shortfall = _wav_shortfall(data)
+    if shortfall is not None:
+        raise ValueError(f"the file is cut short: {shortfall}")
     try:
-        samples, source_rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        with soundfile.SoundFile(io.BytesIO(data)) as file:
+            declared, source_rate = file.frames, file.samplerate
+            samples = file.read(dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as err:
         raise ValueError(f"not a readable audio file ({err})") from err
     if samples.size == 0:
         raise ValueError("the audio file holds no samples")
+    if len(samples) < declared:
+        raise ValueError(
+            f"the file is cut short: it declares {declared} frames but only {len(samples)} decode"
+        )
     mono = samples.mean(axis=1)
     if not np.isfinite(mono).all():
         raise ValueError("the audio holds invalid samples")
     if source_rate != sample_rate:
         mono = soxr.resample(mono, source_rate, sample_rate, quality="HQ")
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+_RIFF_HEADER = struct.Struct("<4sI4s")
+_RIFF_CHUNK = struct.Struct("<4sI")
+_UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # written by encoders that stream without seeking back
+
+
+def _wav_shortfall(data: bytes) -> str | None:
+    """What a RIFF/WAVE file lacks against its own header; None if whole or not a WAV."""
+    if len(data) < _RIFF_HEADER.size:
+        return None
+    riff, _, wave = _RIFF_HEADER.unpack_from(data)
+    if riff != b"RIFF" or wave != b"WAVE":
+        return None
+    position = _RIFF_HEADER.size
+    while position + _RIFF_CHUNK.size <= len(data):
+        chunk, size = _RIFF_CHUNK.unpack_from(data, position)
+        body = position + _RIFF_CHUNK.size
+        if chunk == b"data":
+            available = len(data) - body
+            if size in _UNKNOWN_SIZES or size <= available:
+                return None
+            return f"its header declares {size} bytes of audio but {available} arrived"
+        position = body + size + (size & 1)
+    return "it ends before its audio data"
 
 
 def normalize_loudness(

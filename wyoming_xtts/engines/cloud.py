@@ -1,7 +1,8 @@
 """The engine for cloud XTTS-v2 providers: one prediction per segment, over httpx.
 
 Providers differ only in how a prediction is created, awaited and fetched (`CloudProvider`);
-everything else — deadline, decoding, loudness, languages — is shared here. Providers do not
+everything else — deadline, loudness, languages — is shared here, and downloading and
+decoding in `http.py`. Providers do not
 stream audio, so the service keeps several segments of one reply in flight at once
 (`segments_in_flight`) to start speaking before a long reply is fully synthesized.
 """
@@ -15,7 +16,7 @@ from typing import Protocol
 import httpx
 import numpy as np
 
-from ..audio import decode_audio, normalize_loudness
+from ..audio import normalize_loudness
 from ..errors import ErrorCode, SpeechError
 from ..languages import XTTS_LANGUAGES
 from ..voices import Voice
@@ -82,8 +83,9 @@ class CloudProvider(Protocol):
     def url(self) -> str:
         """Public page of the provider's model, for attribution."""
 
-    async def render(self, client: httpx.AsyncClient, job: CloudJob) -> bytes:
-        """Run one prediction and return the audio file's bytes; raise `SpeechError`.
+    async def render(self, client: httpx.AsyncClient, job: CloudJob) -> np.ndarray:
+        """Run one prediction and return its audio, mono float32 at `SAMPLE_RATE` (decoded by
+        `http.download_audio`, which re-fetches an incomplete file once); raise `SpeechError`.
 
         Cancellation (client gone, deadline) must release provider-side work if the
         provider offers a way to.
@@ -150,18 +152,11 @@ class CloudEngine:
         job = CloudJob(text, provider_language(language), voice, cleanup)
         try:
             async with asyncio.timeout(self._settings.timeout_s):
-                data = await self._provider.render(self._client, job)
+                audio = await self._provider.render(self._client, job)
         except TimeoutError:
             raise SpeechError(
                 ErrorCode.PROVIDER_TIMEOUT,
                 f"{self._provider.name} did not deliver audio within "
                 f"{self._settings.timeout_s:g} s (--provider-timeout).",
-            ) from None
-        try:
-            audio = await asyncio.to_thread(decode_audio, data, SAMPLE_RATE)
-        except ValueError as err:
-            raise SpeechError(
-                ErrorCode.PROVIDER_BAD_AUDIO,
-                f"{self._provider.name} returned unusable audio: {err}.",
             ) from None
         yield normalize_loudness(audio, SAMPLE_RATE)

@@ -1,4 +1,5 @@
-"""HTTP plumbing shared by the cloud providers: secrets, retries, error mapping, downloads.
+"""HTTP plumbing shared by the cloud providers: secrets, retries, error mapping, downloads
+(checked for completeness and decoded).
 
 Retries use tenacity. What is retried depends on whether repeating the request is safe:
 polls and downloads (idempotent) are retried on 429, any 5xx and any transport error; a
@@ -6,6 +7,7 @@ request that creates work (a prediction) only when it certainly was not acted on
 503, 504, and failures to connect at all.
 """
 
+import asyncio
 import email.utils
 import logging
 import os
@@ -17,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
+from ..audio import decode_audio
 from ..errors import ErrorCode, SpeechError
 from .base import EngineUnavailableError
 
@@ -27,6 +31,8 @@ _LOGGER = logging.getLogger(__name__)
 MAX_AUDIO_BYTES = 50 * 1024 * 1024
 """Largest provider output accepted (a 30 s WAV is about 1.5 MB)."""
 
+_AUDIO_DOWNLOADS = 2
+"""An output that arrives incomplete is fetched once more."""
 _GATEWAY_STATUSES = frozenset({429, 502, 503, 504})
 _REASON_CHARS = 300
 _THROTTLE_HINT = re.compile(r"resets in ~?(\d+)\s*s")
@@ -239,7 +245,7 @@ def error_for_response(provider: str, response: httpx.Response, secret: Secret) 
     )
 
 
-async def download(
+async def download_audio(
     client: httpx.AsyncClient,
     url: str,
     *,
@@ -247,8 +253,51 @@ async def download(
     secret: Secret,
     headers: Mapping[str, str],
     policy: RetryPolicy,
-) -> bytes:
-    """Fetch an output file (at most `MAX_AUDIO_BYTES`), retrying transient failures."""
+    sample_rate: int,
+) -> np.ndarray:
+    """Fetch an output file and decode it (mono float32 at `sample_rate`).
+
+    A download that arrives incomplete (the connection cut before Content-Length, a file cut
+    short or not decodable) is fetched once more, then reported as `provider-bad-audio`:
+    the listener must never hear half a sentence as if it were whole.
+    """
+    problem = ""
+    for attempt in range(1, _AUDIO_DOWNLOADS + 1):
+        data, problem = await _fetch(client, url, provider, secret, headers, policy)
+        if not problem:
+            try:
+                return await asyncio.to_thread(decode_audio, data, sample_rate)
+            except ValueError as err:
+                problem = str(err)
+        if attempt < _AUDIO_DOWNLOADS:
+            _LOGGER.warning(
+                "%s: the audio download was unusable (%s); fetching it again", provider, problem
+            )
+    raise SpeechError(
+        ErrorCode.PROVIDER_BAD_AUDIO,
+        f"{provider} returned unusable audio twice: {problem}.",
+    )
+
+
+def decode_output(data: bytes, provider: str, sample_rate: int) -> np.ndarray:
+    """Decode audio a provider sent inline (nothing to fetch again)."""
+    try:
+        return decode_audio(data, sample_rate)
+    except ValueError as err:
+        raise SpeechError(
+            ErrorCode.PROVIDER_BAD_AUDIO, f"{provider} returned unusable audio: {err}."
+        ) from None
+
+
+async def _fetch(
+    client: httpx.AsyncClient,
+    url: str,
+    provider: str,
+    secret: Secret,
+    headers: Mapping[str, str],
+    policy: RetryPolicy,
+) -> tuple[bytes, str]:
+    """The body (at most `MAX_AUDIO_BYTES`) and, if it arrived incomplete, why."""
     response = await send(
         client,
         lambda: client.build_request("GET", url, headers=dict(headers)),
@@ -258,11 +307,11 @@ async def download(
         policy=policy,
         stream=True,
     )
+    body = bytearray()
     try:
         if response.status_code != 200:
             await response.aread()
             raise error_for_response(provider, response, secret)
-        body = bytearray()
         async for block in response.aiter_bytes():
             body += block
             if len(body) > MAX_AUDIO_BYTES:
@@ -270,9 +319,22 @@ async def download(
                     ErrorCode.PROVIDER_BAD_AUDIO,
                     f"{provider} returned more than the {MAX_AUDIO_BYTES} bytes of audio accepted.",
                 )
+    except httpx.TransportError as err:
+        return bytes(body), f"the download broke off after {len(body)} bytes ({_describe(err)})"
     finally:
         await response.aclose()
-    return bytes(body)
+    declared = response.headers.get("content-length")
+    encoded = response.headers.get("content-encoding", "identity") != "identity"
+    if (
+        declared is not None
+        and declared.isdigit()
+        and not encoded
+        and response.num_bytes_downloaded < int(declared)
+    ):
+        return bytes(
+            body
+        ), f"{response.num_bytes_downloaded} of the {declared} bytes announced arrived"
+    return bytes(body), ""
 
 
 def json_object(response: httpx.Response, provider: str) -> dict[str, Any]:

@@ -11,10 +11,11 @@ import logging
 from typing import Any
 
 import httpx
+import numpy as np
 
 from ..errors import ErrorCode, SpeechError
-from .cloud import CloudJob
-from .http import RetryPolicy, Secret, download, error_for_response, json_object, send
+from .cloud import SAMPLE_RATE, CloudJob
+from .http import RetryPolicy, Secret, download_audio, error_for_response, json_object, send
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class PixazoProvider:
     def url(self) -> str:
         return "https://www.pixazo.ai/models/xtts"
 
-    async def render(self, client: httpx.AsyncClient, job: CloudJob) -> bytes:
+    async def render(self, client: httpx.AsyncClient, job: CloudJob) -> np.ndarray:
         if not job.voice.speaker_url:
             raise SpeechError(
                 ErrorCode.VOICE_UNUSABLE,
@@ -77,8 +78,14 @@ class PixazoProvider:
         url = media[0] if isinstance(media, list) and media else media
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise SpeechError(ErrorCode.PROVIDER_BAD_AUDIO, f"{self.name} returned no audio URL.")
-        return await download(
-            client, url, provider=self.name, secret=self._secret, headers={}, policy=self._retry
+        return await download_audio(
+            client,
+            url,
+            provider=self.name,
+            secret=self._secret,
+            headers={},
+            policy=self._retry,
+            sample_rate=SAMPLE_RATE,
         )
 
     async def close(self) -> None:

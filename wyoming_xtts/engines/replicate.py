@@ -19,15 +19,17 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import numpy as np
 
 from ..audio import encode_reference
 from ..errors import ErrorCode, SpeechError
 from ..voices import Voice
-from .cloud import CloudJob
+from .cloud import SAMPLE_RATE, CloudJob
 from .http import (
     RetryPolicy,
     Secret,
-    download,
+    decode_output,
+    download_audio,
     error_for_response,
     json_object,
     same_origin,
@@ -50,11 +52,17 @@ REFERENCE_SECONDS = 30.0
 UPLOAD_REUSE_MARGIN_S = 3600.0
 """An uploaded reference is re-uploaded this long before Replicate expires it."""
 
-CREATE_WAIT_S = 10
-"""`Prefer: wait` seconds on create (Replicate allows 1-60)."""
+CREATE_WAIT_S = 4
+"""`Prefer: wait` seconds on create (Replicate allows 1-60). A prediction can only be canceled
+once the create has answered with its id, so a client that hangs up during the wait is
+canceled at most this long after (+ one round trip): kept under the 5 s promised."""
 
 _TRUSTED_OUTPUT_HOSTS = ("replicate.delivery",)
-_POLL_DELAYS_S = (0.2, 0.3, 0.5, 0.75, 1.0, 1.5)
+_FINE_POLL_S = 0.25
+_FINE_POLL_WINDOW_S = 15.0
+"""A prediction that outlasts the create's short wait is polled every 0.25 s until it is this
+old (a warm model finishes by then), then ever less often (a cold start takes minutes)."""
+_POLL_DELAYS_S = (0.5, 0.75, 1.0, 1.5)
 _MAX_POLL_DELAY_S = 2.0
 _TERMINAL = {"succeeded", "failed", "canceled"}
 _CANCEL_GRACE_S = 5.0
@@ -76,8 +84,10 @@ class ReplicateProvider:
         version: str,
         retry: RetryPolicy,
         data_uri_limit: int = DATA_URI_LIMIT,
+        create_wait_s: int = CREATE_WAIT_S,
     ) -> None:
         self._base = base_url.rstrip("/")
+        self._create_wait_s = create_wait_s
         self._data_uri_limit = data_uri_limit
         self._secret = secret
         self._version = version
@@ -97,7 +107,7 @@ class ReplicateProvider:
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._secret.reveal()}"}
 
-    async def render(self, client: httpx.AsyncClient, job: CloudJob) -> bytes:
+    async def render(self, client: httpx.AsyncClient, job: CloudJob) -> np.ndarray:
         speaker = await self._speaker(client, job.voice)
         body = {
             "version": self._version,
@@ -108,19 +118,29 @@ class ReplicateProvider:
                 "cleanup_voice": job.cleanup_voice,
             },
         }
-        response = await self._send(
-            client,
-            "POST",
-            f"{self._base}/predictions",
-            idempotent=False,
-            json=body,
-            headers={"Prefer": f"wait={CREATE_WAIT_S}"},
+        created = time.monotonic()
+        create = asyncio.ensure_future(
+            self._send(
+                client,
+                "POST",
+                f"{self._base}/predictions",
+                idempotent=False,
+                json=body,
+                headers={"Prefer": f"wait={self._create_wait_s}"},
+            )
         )
+        try:
+            # Shielded: abandoning the create would leave a prediction running with no id
+            # to cancel it by.
+            response = await asyncio.shield(create)
+        except asyncio.CancelledError:
+            self._cancel_when_created(client, create)
+            raise
         if response.status_code not in (200, 201, 202):
             raise error_for_response(self.name, response, self._secret)
         prediction = json_object(response, self.name)
         try:
-            prediction = await self._until_done(client, prediction)
+            prediction = await self._until_done(client, prediction, created)
         except asyncio.CancelledError:
             self._cancel_later(client, prediction)
             raise
@@ -133,11 +153,16 @@ class ReplicateProvider:
     # -- prediction life cycle ------------------------------------------------------------
 
     async def _until_done(
-        self, client: httpx.AsyncClient, prediction: dict[str, Any]
+        self, client: httpx.AsyncClient, prediction: dict[str, Any], created: float
     ) -> dict[str, Any]:
-        polls = 0
+        polls = slow_polls = 0
         while prediction.get("status") not in _TERMINAL:
-            delay = _POLL_DELAYS_S[polls] if polls < len(_POLL_DELAYS_S) else _MAX_POLL_DELAY_S
+            if time.monotonic() - created < _FINE_POLL_WINDOW_S:
+                delay = _FINE_POLL_S
+            else:
+                later = _POLL_DELAYS_S[slow_polls : slow_polls + 1]
+                delay = later[0] if later else _MAX_POLL_DELAY_S
+                slow_polls += 1
             await asyncio.sleep(delay)
             polls += 1
             response = await self._send(
@@ -161,31 +186,47 @@ class ReplicateProvider:
             return url
         return f"{self._base}/predictions/{prediction.get('id')}"
 
-    def _cancel_later(self, client: httpx.AsyncClient, prediction: dict[str, Any]) -> None:
-        """Cancel on Replicate's side without holding up the cancelled caller."""
-        prediction_id = prediction.get("id")
-        if not prediction_id or prediction.get("status") in _TERMINAL:
-            return
+    def _cancel_when_created(
+        self, client: httpx.AsyncClient, create: "asyncio.Future[httpx.Response]"
+    ) -> None:
+        """Let an abandoned create answer (within the wait), then cancel what it created."""
 
         async def cancel() -> None:
             try:
-                await client.post(
-                    f"{self._base}/predictions/{prediction_id}/cancel", headers=self._auth()
-                )
-                _LOGGER.debug("Canceled Replicate prediction %s", prediction_id)
-            except (httpx.HTTPError, RuntimeError) as err:
-                # RuntimeError: the HTTP client was closed by a shutdown under way.
-                _LOGGER.warning(
-                    "Could not cancel Replicate prediction %s: %s",
-                    prediction_id,
-                    type(err).__name__,
-                )
+                response = await create
+                if response.status_code in (200, 201, 202):
+                    await self._cancel(client, json_object(response, self.name))
+            except (httpx.HTTPError, SpeechError, RuntimeError):
+                pass  # nothing was created, or it cannot be known
 
-        task = asyncio.create_task(cancel())
+        self._track(asyncio.create_task(cancel()))
+
+    def _cancel_later(self, client: httpx.AsyncClient, prediction: dict[str, Any]) -> None:
+        """Cancel on Replicate's side without holding up the cancelled caller."""
+        self._track(asyncio.create_task(self._cancel(client, prediction)))
+
+    def _track(self, task: "asyncio.Task[None]") -> None:
         self._cleanups.add(task)
         task.add_done_callback(self._cleanups.discard)
 
-    async def _fetch_output(self, client: httpx.AsyncClient, prediction: dict[str, Any]) -> bytes:
+    async def _cancel(self, client: httpx.AsyncClient, prediction: dict[str, Any]) -> None:
+        prediction_id = prediction.get("id")
+        if not prediction_id or prediction.get("status") in _TERMINAL:
+            return
+        try:
+            await client.post(
+                f"{self._base}/predictions/{prediction_id}/cancel", headers=self._auth()
+            )
+            _LOGGER.debug("Canceled Replicate prediction %s", prediction_id)
+        except (httpx.HTTPError, RuntimeError) as err:
+            # RuntimeError: the HTTP client was closed by a shutdown under way.
+            _LOGGER.warning(
+                "Could not cancel Replicate prediction %s: %s", prediction_id, type(err).__name__
+            )
+
+    async def _fetch_output(
+        self, client: httpx.AsyncClient, prediction: dict[str, Any]
+    ) -> np.ndarray:
         status = prediction.get("status")
         if status != "succeeded":
             reason = self._secret.redact(str(prediction.get("error") or "no reason given"))[:300]
@@ -198,14 +239,16 @@ class ReplicateProvider:
         if not isinstance(output, str) or not output.startswith(("http://", "https://", "data:")):
             raise SpeechError(ErrorCode.PROVIDER_BAD_AUDIO, f"{self.name} returned no audio URL.")
         if output.startswith("data:"):
-            return _decode_data_uri(output, self.name)
-        return await download(
+            data = _decode_data_uri(output, self.name)
+            return await asyncio.to_thread(decode_output, data, self.name, SAMPLE_RATE)
+        return await download_audio(
             client,
             output,
             provider=self.name,
             secret=self._secret,
             headers=self._auth() if self._trusted(output) else {},
             policy=self._retry,
+            sample_rate=SAMPLE_RATE,
         )
 
     def _trusted(self, url: str) -> bool:
