@@ -34,20 +34,24 @@ PREDICTION_S = (1.0, 3.0, 5.0, 7.0, 12.0)
 HANG_UP_AFTER_S = (0.5, 2.0, 3.5)
 
 
-async def first_audio_overhead(
-    fake: FakeReplicate, wait: int, job: CloudJob, seconds: float
-) -> float:
-    """Seconds from create to decoded audio beyond the prediction's own `seconds`."""
-    provider = ReplicateProvider(
+def provider(fake: FakeReplicate, wait: int) -> ReplicateProvider:
+    return ReplicateProvider(
         f"{fake.base}/v1",
         Secret(REPLICATE_TOKEN),
         REPLICATE_VERSION,
         RetryPolicy(),
         create_wait_s=wait,
     )
+
+
+async def first_audio_overhead(
+    fake: FakeReplicate, wait: int, job: CloudJob, seconds: float
+) -> float:
+    """Seconds from create to decoded audio beyond the prediction's own `seconds`."""
+    replicate = provider(fake, wait)
     async with httpx.AsyncClient(timeout=httpx.Timeout(60.0)) as client:
         started = time.monotonic()
-        await provider.render(client, job)
+        await replicate.render(client, job)
         return time.monotonic() - started - seconds
 
 
@@ -55,16 +59,10 @@ async def cancel_delay(
     fake: FakeReplicate, wait: int, job: CloudJob, hang_up_after: float
 ) -> float:
     """Seconds from a hang-up `hang_up_after` s into a long prediction to its cancel arriving."""
-    provider = ReplicateProvider(
-        f"{fake.base}/v1",
-        Secret(REPLICATE_TOKEN),
-        REPLICATE_VERSION,
-        RetryPolicy(),
-        create_wait_s=wait,
-    )
+    replicate = provider(fake, wait)
     async with httpx.AsyncClient(timeout=httpx.Timeout(60.0)) as client:
         before = set(fake.predictions)
-        task = asyncio.create_task(provider.render(client, job))
+        task = asyncio.create_task(replicate.render(client, job))
         await asyncio.sleep(hang_up_after)
         task.cancel()
         hung_up = time.monotonic()
@@ -74,7 +72,7 @@ async def cancel_delay(
                 delay = time.monotonic() - hung_up
                 break
             await asyncio.sleep(0.01)
-        await provider.close()
+        await replicate.close()
         return delay
 
 

@@ -246,7 +246,7 @@ def _raise_upper_bounds(uv: str) -> None:
             )
         )
         _compile(uv, FLAVOURS["dev"], workdir / "pyproject.toml", build_in, lock, True, pairs)
-        newest = _versions_for_tested_platform(lock.read_text())
+        newest = versions_for_tested_platform(lock.read_text())
     for requirement_text in _direct_requirements(text):
         requirement = Requirement(requirement_text)
         version = newest.get(_canonical(requirement.name))
@@ -322,7 +322,7 @@ def _lower_bounds_first(specifier: str) -> int:
     return 0 if specifier.startswith((">", "==")) else 1
 
 
-def _versions_for_tested_platform(lock_text: str) -> dict[str, str]:
+def versions_for_tested_platform(lock_text: str) -> dict[str, str]:
     """Each package's version in a lock for the platform the tests run on (x86-64, 3.11)."""
     from packaging.markers import Marker
 

@@ -10,9 +10,9 @@ import sys
 import tomllib
 from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 
 import pytest
-from packaging.markers import Marker
 from packaging.requirements import Requirement
 
 from wyoming_xtts.engines.base import EngineUnavailableError
@@ -20,31 +20,24 @@ from wyoming_xtts.engines.stack import STACK, check_installed_stack, stack_failu
 
 REPO = Path(__file__).resolve().parents[1]
 LOCK_NAMES = ("proxy", "local", "dev", "tools")
-TESTED_PLATFORM = {
-    "python_version": "3.11",
-    "python_full_version": "3.11.7",
-    "sys_platform": "linux",
-    "platform_system": "Linux",
-    "platform_machine": "x86_64",
-    "implementation_name": "cpython",
-    "platform_python_implementation": "CPython",
-    "os_name": "posix",
-}
 TORCH_STACK = ("torch", "torchaudio", "transformers", "coqui-tts", "triton")
+
+
+def _load_locks_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("locks", REPO / "script" / "locks.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("locks", module)  # its dataclasses look themselves up there
+    spec.loader.exec_module(module)
+    return module
+
+
+locks = _load_locks_script()
 
 
 def locked_versions(name: str) -> dict[str, str]:
     """Package → version in a lock, for the platform the tests run on."""
-    versions = {}
-    for block in re.split(r"\n(?=[a-z0-9])", (REPO / "locks" / f"{name}.txt").read_text()):
-        line = block.splitlines()[0]
-        match = re.match(r"([a-z0-9][a-z0-9._-]*)==([^\s;\\]+)", line)
-        if not match:
-            continue
-        marker = line.split(";", 1)[1].rstrip(" \\") if ";" in line else ""
-        if not marker or Marker(marker).evaluate(TESTED_PLATFORM):
-            versions[match.group(1)] = match.group(2)
-    return versions
+    return locks.versions_for_tested_platform((REPO / "locks" / f"{name}.txt").read_text())
 
 
 def run_locks(script: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -95,11 +88,6 @@ def test_an_unknown_flavour_is_refused() -> None:
 def test_only_pythons_the_locks_cover_are_admitted(
     version: tuple[int, int], admitted: bool
 ) -> None:
-    spec = importlib.util.spec_from_file_location("locks", REPO / "script" / "locks.py")
-    assert spec and spec.loader
-    locks = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("locks", locks)  # its dataclasses look themselves up there
-    spec.loader.exec_module(locks)
     requires_python = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
         "requires-python"
     ]
