@@ -33,10 +33,10 @@ from tests.clips import write_profile
 from tests.fake_providers import REPLICATE_TOKEN, FakeReplicate
 from tests.net import free_port
 from tests.xtts_checkpoint import build_checkpoint
+from wyoming_xtts.core.settings import Settings
+from wyoming_xtts.core.voices import Voice
 from wyoming_xtts.engines.base import Engine
-from wyoming_xtts.server import build_service, create_cloud_engine, create_engine, handler_factory
-from wyoming_xtts.settings import Settings
-from wyoming_xtts.voices import Voice
+from wyoming_xtts.server import build_core, create_cloud_engine, create_engine, handler_factory
 
 LONG_REPLY = " ".join(
     f"This is sentence number {n} of a long reply to be cut short." for n in range(12)
@@ -86,7 +86,7 @@ async def measure_local(
     await engine.start()
     port = free_port()
     server = AsyncTcpServer("127.0.0.1", port)
-    await server.start(handler_factory(build_service(settings, engine), settings))  # type: ignore[arg-type]
+    await server.start(handler_factory(build_core(settings, engine), settings))  # type: ignore[arg-type]
     stops, next_first, idle_first = [], [], []
     try:
         await first_audio(port, "Warm up the voice conditioning first.")
@@ -118,7 +118,7 @@ async def measure_cloud(settings: Settings, runs: int) -> list[float]:
     await engine.start()
     port = free_port()
     server = AsyncTcpServer("127.0.0.1", port)
-    await server.start(handler_factory(build_service(cloud, engine), cloud))
+    await server.start(handler_factory(build_core(cloud, engine), cloud))
     delays = []
     try:
         for _ in range(runs):

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from wyoming_xtts.language_detection import MIN_CONFIDENCE, MIN_LETTERS, LanguageDetector
+from wyoming_xtts.text.language_detection import MIN_CONFIDENCE, MIN_LETTERS, LanguageDetector
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "short_sentences.toml"
 HARD_PAIRS = [("es", "pt"), ("es", "it"), ("de", "nl"), ("cs", "pl"), ("fr", "it")]

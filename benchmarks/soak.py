@@ -47,8 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.clips import write_profile
 from tests.fake_providers import REPLICATE_TOKEN, FakeReplicate
-from wyoming_xtts.language_detection import LanguageDetector, ReplyLanguage
-from wyoming_xtts.text import reply_segments
+from wyoming_xtts.text.language_detection import LanguageDetector, ReplyLanguage
+from wyoming_xtts.text.segmentation import reply_segments
 
 RATE = 24_000
 SEGMENT_SAMPLES = int(0.6 * RATE)

@@ -44,7 +44,7 @@ from tests.clips import write_profile
 from tests.net import free_port
 from tests.xtts_checkpoint import RELEASE_SIZE, build_checkpoint
 from wyoming_xtts.engines.xtts_stream import SECONDS_PER_TOKEN
-from wyoming_xtts.speech_budget import max_speech_seconds
+from wyoming_xtts.text.speech_budget import max_speech_seconds
 
 SHORT = "The washing machine is done."
 THREE = (

@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from wyoming.server import AsyncTcpServer
 
+from wyoming_xtts.core.settings import Settings
+from wyoming_xtts.core.voices import GenerationSettings, Voice
 from wyoming_xtts.engines.base import Engine
-from wyoming_xtts.language_detection import LanguageDetector
-from wyoming_xtts.server import build_service, create_engine, handler_factory
-from wyoming_xtts.settings import Settings
-from wyoming_xtts.voices import GenerationSettings, Voice
+from wyoming_xtts.server import build_core, create_engine, handler_factory
+from wyoming_xtts.text.language_detection import LanguageDetector
 
 _RELEASE_SAMPLING = GenerationSettings()  # the release config's values, as ours uses them
 
@@ -180,9 +180,9 @@ async def run_ours(args: argparse.Namespace) -> None:
     await engine.start()
     detector = LanguageDetector()
     detector.load()
-    service = build_service(settings, engine, detector)  # type: ignore[arg-type]
+    core = build_core(settings, engine, detector)  # type: ignore[arg-type]
     server = AsyncTcpServer("127.0.0.1", args.port)
-    await server.start(handler_factory(service, settings))
+    await server.start(handler_factory(core, settings))
     emit({"event": "ready", "load_s": time.monotonic() - started})
     await asyncio.Event().wait()
 

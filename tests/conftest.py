@@ -13,11 +13,11 @@ from wyoming.client import AsyncClient, AsyncTcpClient
 from wyoming.event import Event
 from wyoming.server import AsyncTcpServer
 
+from wyoming_xtts.core.settings import Settings
+from wyoming_xtts.core.voices import Voice
 from wyoming_xtts.engines.base import EngineInfo
-from wyoming_xtts.language_detection import LanguageDetector
-from wyoming_xtts.server import build_service, create_engine, handler_factory
-from wyoming_xtts.settings import Settings
-from wyoming_xtts.voices import Voice
+from wyoming_xtts.server import build_core, create_engine, handler_factory
+from wyoming_xtts.text.language_detection import LanguageDetector
 
 from .clips import write_profile
 from .net import free_port, wait_for_port  # noqa: F401 - shared with the test modules
@@ -139,9 +139,9 @@ class serving:
         self._server: AsyncTcpServer | None = None
 
     async def __aenter__(self) -> int:
-        service = build_service(self._settings, self._engine, DETECTOR)  # type: ignore[arg-type]
+        core = build_core(self._settings, self._engine, DETECTOR)  # type: ignore[arg-type]
         self._server = AsyncTcpServer("127.0.0.1", self._port)
-        await self._server.start(handler_factory(service, self._settings))
+        await self._server.start(handler_factory(core, self._settings))
         return self._port
 
     async def __aexit__(self, *exc_info: object) -> None:

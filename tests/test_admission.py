@@ -14,7 +14,7 @@ from wyoming.event import Event
 from wyoming.ping import Ping
 from wyoming.tts import Synthesize, SynthesizeVoice
 
-from wyoming_xtts.settings import Settings
+from wyoming_xtts.core.settings import Settings
 
 from .clips import write_profile
 from .conftest import RecordingEngine, read_until, serving

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from wyoming_xtts.audio import (
+from wyoming_xtts.core.audio import (
     TARGET_LOUDNESS_DBFS,
     decode_audio,
     encode_reference,

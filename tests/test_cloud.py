@@ -33,12 +33,12 @@ from wyoming.tts import (
     SynthesizeVoice,
 )
 
+from wyoming_xtts.core.settings import Settings
 from wyoming_xtts.engines.base import Engine
 from wyoming_xtts.engines.cloud import CloudEngine, CloudSettings
 from wyoming_xtts.engines.http import RetryPolicy, Secret
 from wyoming_xtts.engines.replicate import ReplicateProvider
 from wyoming_xtts.server import create_cloud_engine
-from wyoming_xtts.settings import Settings
 
 from .clips import write_profile
 from .conftest import audio_bytes, event_types, free_port, read_until, serving

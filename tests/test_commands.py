@@ -13,7 +13,7 @@ import pytest
 import soundfile
 
 from wyoming_xtts.commands import health, model, voice
-from wyoming_xtts.voices import VoiceLibrary
+from wyoming_xtts.core.voices import VoiceLibrary
 
 from .clips import speechlike, write_clip, write_silence
 from .conftest import LiveServer, free_port

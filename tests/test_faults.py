@@ -10,9 +10,9 @@ import pytest
 from wyoming.client import AsyncTcpClient
 from wyoming.tts import Synthesize, SynthesizeVoice
 
+from wyoming_xtts.core.settings import Settings
+from wyoming_xtts.core.voices import VoiceLibrary
 from wyoming_xtts.engines.local import LocalEngineConfig, XttsEngine
-from wyoming_xtts.settings import Settings
-from wyoming_xtts.voices import VoiceLibrary
 
 from .clips import write_profile
 from .conftest import event_types, read_until, serving

@@ -19,10 +19,10 @@ from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
 from wyoming.info import Describe
 
-from wyoming_xtts.errors import ErrorCode
+from wyoming_xtts.core.errors import ErrorCode
+from wyoming_xtts.core.settings import Settings
+from wyoming_xtts.core.voices import Voice
 from wyoming_xtts.server import create_cloud_engine
-from wyoming_xtts.settings import Settings
-from wyoming_xtts.voices import Voice
 
 from . import home_assistant
 from .clips import write_profile

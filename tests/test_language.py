@@ -11,11 +11,11 @@ import pytest
 from wyoming.event import Event
 from wyoming.tts import Synthesize, SynthesizeVoice
 
-from wyoming_xtts.language_detection import LanguageDetector, ReplyLanguage
-from wyoming_xtts.languages import XTTS_CHAR_LIMITS
-from wyoming_xtts.spoken_forms import speakable
-from wyoming_xtts.text import Segment, reply_segments, segment_limits
-from wyoming_xtts.text_cleanup import SpeechTextCleaner
+from wyoming_xtts.text.cleanup import SpeechTextCleaner
+from wyoming_xtts.text.language_detection import LanguageDetector, ReplyLanguage
+from wyoming_xtts.text.languages import XTTS_CHAR_LIMITS
+from wyoming_xtts.text.segmentation import Segment, reply_segments, segment_limits
+from wyoming_xtts.text.spoken_forms import speakable
 
 from .clips import write_profile
 from .conftest import BUILTIN_SPEAKERS, DETECTOR, LiveServer, read_until

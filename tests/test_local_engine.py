@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from wyoming_xtts.core.voices import Voice, VoiceLibrary
 from wyoming_xtts.engines.base import EngineUnavailableError
 from wyoming_xtts.engines.local import XttsEngine
-from wyoming_xtts.voices import Voice, VoiceLibrary
 
 from .clips import write_clip, write_profile
 from .conftest import BUILTIN_SPEAKERS, make_local_engine

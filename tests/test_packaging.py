@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from wyoming_xtts.settings import parse_settings
+from wyoming_xtts.core.settings import parse_settings
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_VALUES = {
@@ -44,7 +44,7 @@ def test_every_add_on_option_is_passed_to_the_server() -> None:
 
 
 def _option_names() -> set[str]:
-    from wyoming_xtts.settings import Settings
+    from wyoming_xtts.core.settings import Settings
 
     fields = {name for name in Settings.__dataclass_fields__}
     # Flags whose option name differs from the field they set.

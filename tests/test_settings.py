@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from wyoming_xtts.settings import Settings, parse_settings
+from wyoming_xtts.core.settings import Settings, parse_settings
 
 
 def test_defaults_listen_on_port_10200_with_local_voices_and_data() -> None:

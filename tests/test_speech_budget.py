@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wyoming_xtts.speech_budget import max_speech_seconds
-from wyoming_xtts.synthesis import SENTENCE_PAUSE_SECONDS, ServiceSettings, SynthesisService
-from wyoming_xtts.voices import VoiceLibrary
+from wyoming_xtts.core.service import Core
+from wyoming_xtts.core.settings import Settings
+from wyoming_xtts.core.speaking import SENTENCE_PAUSE_SECONDS
+from wyoming_xtts.server import build_core
+from wyoming_xtts.text.speech_budget import max_speech_seconds
 
 from .clips import write_profile
 from .scripted_engine import RATE, ScriptedEngine
@@ -36,40 +38,38 @@ class BabblingEngine(ScriptedEngine):
             self.closed.append(seconds < 600)
 
 
-async def spoken_seconds(service: SynthesisService, text: str) -> float:
-    voice = await service.resolve_voice("alice")
+async def spoken_seconds(core: Core, text: str) -> float:
+    voice = await core.catalogue.resolve_voice("alice")
 
     async def pieces() -> AsyncIterator[str]:
         yield text
 
-    pcm = b"".join([chunk async for chunk in service.speak(pieces(), voice)])
+    pcm = b"".join([chunk async for chunk in core.speaking.speak(pieces(), voice)])
     return len(pcm) / 2 / RATE
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> SynthesisService:
+def core(tmp_path: Path) -> Core:
     write_profile(tmp_path / "voices", "alice", 'languages = ["en"]\n')
-    library = VoiceLibrary(tmp_path / "voices", "en")
-    return SynthesisService(BabblingEngine(), library, ServiceSettings(None, 1024))  # type: ignore[arg-type]
+    settings = Settings(voices_dir=tmp_path / "voices", samples_per_chunk=1024)
+    return build_core(settings, BabblingEngine())  # type: ignore[arg-type]
 
 
-async def test_runaway_audio_is_cut_at_the_budget_and_generation_stops(
-    service: SynthesisService,
-) -> None:
+async def test_runaway_audio_is_cut_at_the_budget_and_generation_stops(core: Core) -> None:
     text = "The washing machine is done."
 
-    seconds = await spoken_seconds(service, text)
+    seconds = await spoken_seconds(core, text)
 
     assert seconds == pytest.approx(max_speech_seconds(text, "en"), abs=0.01)
-    engine: BabblingEngine = service.engine  # type: ignore[assignment]
+    engine: BabblingEngine = core.speaking.engine  # type: ignore[assignment]
     assert engine.closed == [True]
     assert engine.generated_s[0] <= seconds + 1
 
 
-async def test_each_segment_gets_its_own_budget(service: SynthesisService) -> None:
+async def test_each_segment_gets_its_own_budget(core: Core) -> None:
     first, second = "The washing machine has finished.", "Please take the laundry out now."
 
-    seconds = await spoken_seconds(service, f"{first} {second}")
+    seconds = await spoken_seconds(core, f"{first} {second}")
 
     budgets = max_speech_seconds(first, "en") + max_speech_seconds(second, "en")
     assert seconds == pytest.approx(budgets + SENTENCE_PAUSE_SECONDS, abs=0.05)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from wyoming_xtts.spoken_forms import speakable
+from wyoming_xtts.text.spoken_forms import speakable
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from TTS.tts.configs.xtts_config import XttsConfig
 from TTS.tts.models.xtts import Xtts
 
+from wyoming_xtts.core.settings import Precision
+from wyoming_xtts.core.voices import GenerationSettings, Voice, VoiceLibrary
 from wyoming_xtts.engines import streaming_decoder
 from wyoming_xtts.engines.base import EngineUnavailableError
 from wyoming_xtts.engines.local import XttsEngine
@@ -23,9 +25,7 @@ from wyoming_xtts.engines.xtts_stream import (
     decoder_geometry,
     speak_sentence,
 )
-from wyoming_xtts.settings import Precision
-from wyoming_xtts.speech_budget import max_speech_seconds
-from wyoming_xtts.voices import GenerationSettings, Voice, VoiceLibrary
+from wyoming_xtts.text.speech_budget import max_speech_seconds
 
 from .clips import write_profile
 from .conftest import make_local_engine

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from wyoming_xtts.text import SentenceStream, segment_limits, split_long
+from wyoming_xtts.text.segmentation import SentenceStream, segment_limits, split_long
 
 REPLY = (
     "Good morning! The washing machine finished at 7.45 am. Dr. Smith called about the "

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from wyoming_xtts.text_cleanup import SpeechTextCleaner
+from wyoming_xtts.text.cleanup import SpeechTextCleaner
 
 REPLIES = [
     reply["text"]

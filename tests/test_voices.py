@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from wyoming_xtts.voices import GenerationSettings, VoiceLibrary, is_valid_voice_name
+from wyoming_xtts.core.voices import GenerationSettings, VoiceLibrary, is_valid_voice_name
 
 from .clips import write_clip, write_profile, write_silence
 

@@ -18,7 +18,7 @@ from TTS.tts.configs.xtts_config import XttsArgs, XttsAudioConfig, XttsConfig
 from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
 from TTS.tts.models.xtts import Xtts
 
-from wyoming_xtts.languages import XTTS_LANGUAGES
+from wyoming_xtts.text.languages import XTTS_LANGUAGES
 
 _SPECIAL_TOKENS = ("[STOP]", "[UNK]", "[SPACE]", "[START]")
 _CHARACTERS = string.ascii_lowercase + string.digits + ".,!?;:'\"-()" + "äöüßéèêàçñíóúãõ"

@@ -3,9 +3,9 @@
 import asyncio
 import sys
 
+from .core.settings import COMMAND_NAMES, configure_logging, parse_settings
 from .engines.base import EngineUnavailableError
 from .server import serve
-from .settings import COMMAND_NAMES, configure_logging, parse_settings
 
 EXIT_ENGINE_UNAVAILABLE = 2
 """Exit status when the model cannot be loaded or downloaded."""

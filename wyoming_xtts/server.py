@@ -8,14 +8,16 @@ from urllib.parse import urlparse
 
 from wyoming.server import AsyncServer, HandlerFactory
 
-from .admission import Admission, AdmissionPolicy, parse_networks
-from .discovery import ZeroconfAnnouncer, advertised_host
+from .core.catalogue import VoiceCatalogue
+from .core.service import Core
+from .core.settings import Settings
+from .core.speaking import SpeakingService, SpeakingSettings
+from .core.voices import VoiceLibrary
+from .doors.wyoming.admission import Admission, AdmissionPolicy, parse_networks
+from .doors.wyoming.discovery import ZeroconfAnnouncer, advertised_host
+from .doors.wyoming.handler import WyomingTtsHandler
 from .engines.base import Engine, EngineUnavailableError
-from .handler import WyomingTtsHandler
-from .language_detection import LanguageDetector
-from .settings import Settings
-from .synthesis import ServiceSettings, SynthesisService
-from .voices import VoiceLibrary
+from .text.language_detection import LanguageDetector
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -90,23 +92,29 @@ def create_cloud_engine(settings: Settings, environ: Mapping[str, str] | None = 
     )
 
 
-def build_service(
+def build_core(
     settings: Settings, engine: Engine, detector: LanguageDetector | None = None
-) -> SynthesisService:
-    """The synthesis service over a started engine and the voices directory."""
-    return SynthesisService(
-        engine,
-        VoiceLibrary(settings.voices_dir, settings.default_language),
-        ServiceSettings(
-            default_voice=settings.default_voice,
-            samples_per_chunk=settings.samples_per_chunk,
-            detect_language=settings.language_detection,
+) -> Core:
+    """The core over a started engine and the voices directory."""
+    return Core(
+        catalogue=VoiceCatalogue(
+            engine,
+            VoiceLibrary(settings.voices_dir, settings.default_language),
+            settings.default_voice,
         ),
-        detector,
+        speaking=SpeakingService(
+            engine,
+            SpeakingSettings(
+                samples_per_chunk=settings.samples_per_chunk,
+                detect_language=settings.language_detection,
+            ),
+            detector,
+        ),
+        program=engine.info,
     )
 
 
-def handler_factory(service: SynthesisService, settings: Settings) -> HandlerFactory:
+def handler_factory(core: Core, settings: Settings) -> HandlerFactory:
     """Creates one protocol handler per client connection, all under one `Admission`."""
     admission = Admission(
         AdmissionPolicy(
@@ -117,7 +125,7 @@ def handler_factory(service: SynthesisService, settings: Settings) -> HandlerFac
     )
     return partial(
         WyomingTtsHandler,
-        service=service,
+        core=core,
         max_text_chars=settings.max_text_chars,
         admission=admission,
     )
@@ -130,8 +138,8 @@ async def serve(settings: Settings) -> None:
     try:
         detector = LanguageDetector()
         await asyncio.to_thread(detector.load)
-        service = build_service(settings, engine, detector)
-        voices = await service.list_voices()
+        core = build_core(settings, engine, detector)
+        voices = await core.catalogue.list_voices()
         names = ", ".join(voice.name for voice in voices[:20])
         _LOGGER.info(
             "Serving %d voice(s) on %s: %s%s",
@@ -144,7 +152,7 @@ async def serve(settings: Settings) -> None:
         if announcer is not None:
             await announcer.start()
         try:
-            await AsyncServer.from_uri(settings.uri).run(handler_factory(service, settings))
+            await AsyncServer.from_uri(settings.uri).run(handler_factory(core, settings))
         finally:
             if announcer is not None:
                 await announcer.close()

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from wyoming.client import AsyncClient
 from wyoming.info import Describe, Info
 
-from ..settings import DEFAULT_URI, ENV_PREFIX
+from ..core.settings import DEFAULT_URI, ENV_PREFIX
 
 DEFAULT_TIMEOUT_S = 5.0
 

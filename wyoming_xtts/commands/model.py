@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..core.settings import ENV_PREFIX
 from ..engines.base import EngineUnavailableError
 from ..engines.model_files import (
     REQUIRED_FILES,
@@ -20,7 +21,6 @@ from ..engines.model_files import (
     missing_files,
     release_model_dir,
 )
-from ..settings import ENV_PREFIX
 from . import options_anywhere
 
 EXIT_PROBLEM = 1

@@ -14,10 +14,10 @@ from contextlib import aclosing
 from pathlib import Path
 from typing import BinaryIO
 
+from ..core.errors import SpeechError
+from ..core.settings import Settings, configure_logging, parse_command
 from ..engines.base import EngineUnavailableError
-from ..errors import SpeechError
-from ..server import build_service, create_engine
-from ..settings import Settings, configure_logging, parse_command
+from ..server import build_core, create_engine
 
 EXIT_SPEECH_FAILED = 1
 EXIT_ENGINE_UNAVAILABLE = 2
@@ -71,8 +71,8 @@ async def _synthesize(settings: Settings, voice_name: str | None, text: str) -> 
     engine = create_engine(settings)
     await engine.start()
     try:
-        service = build_service(settings, engine)
-        voice = await service.resolve_voice(voice_name)
+        core = build_core(settings, engine)
+        voice = await core.catalogue.resolve_voice(voice_name)
         _progress(
             f"Speaking as {voice.name!r} (a profile's first use computes its conditioning) ..."
         )
@@ -80,9 +80,9 @@ async def _synthesize(settings: Settings, voice_name: str | None, text: str) -> 
         async def pieces() -> AsyncIterator[str]:
             yield text
 
-        async with aclosing(service.speak(pieces(), voice)) as chunks:
+        async with aclosing(core.speaking.speak(pieces(), voice)) as chunks:
             pcm = b"".join([chunk async for chunk in chunks])
-        return pcm, service.sample_rate
+        return pcm, core.speaking.sample_rate
     finally:
         await engine.close()
 

@@ -14,11 +14,11 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..audio import inspect_clip
-from ..clip_preparation import ClipPreparationError, prepare_clip, write_clip
-from ..languages import XTTS_LANGUAGES, normalize_language
-from ..settings import ENV_PREFIX
-from ..voices import PROFILE_FILE, VoiceLibrary, VoiceProfile, is_valid_voice_name
+from ..core.audio import inspect_clip
+from ..core.clip_preparation import ClipPreparationError, prepare_clip, write_clip
+from ..core.settings import ENV_PREFIX
+from ..core.voices import PROFILE_FILE, VoiceLibrary, VoiceProfile, is_valid_voice_name
+from ..text.languages import XTTS_LANGUAGES, normalize_language
 from . import options_anywhere
 
 EXIT_PROBLEM = 1

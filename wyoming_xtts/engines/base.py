@@ -11,7 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..voices import Voice
+from ..core.voices import Voice
 
 
 class EngineUnavailableError(Exception):

@@ -16,10 +16,10 @@ from typing import Protocol
 import httpx
 import numpy as np
 
-from ..audio import normalize_loudness
-from ..errors import ErrorCode, SpeechError
-from ..languages import XTTS_LANGUAGES
-from ..voices import Voice
+from ..core.audio import normalize_loudness
+from ..core.errors import ErrorCode, SpeechError
+from ..core.voices import Voice
+from ..text.languages import XTTS_LANGUAGES
 from .base import EngineInfo
 
 _LOGGER = logging.getLogger(__name__)

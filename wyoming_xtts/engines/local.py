@@ -29,12 +29,12 @@ import torch
 from TTS.tts.configs.xtts_config import XttsConfig
 from TTS.tts.models.xtts import Xtts
 
-from ..audio import load_clip
-from ..errors import ErrorCode, SpeechError
-from ..languages import XTTS_LANGUAGES
-from ..offload import iterate_in_thread
-from ..settings import Precision
-from ..voices import GenerationSettings, Voice
+from ..core.audio import load_clip
+from ..core.errors import ErrorCode, SpeechError
+from ..core.offload import iterate_in_thread
+from ..core.settings import Precision
+from ..core.voices import GenerationSettings, Voice
+from ..text.languages import XTTS_LANGUAGES
 from .base import EngineInfo, EngineUnavailableError
 from .conditioning import Conditioning, ConditioningCache, ConditioningParams
 from .model_files import (

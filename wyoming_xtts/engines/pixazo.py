@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from ..errors import ErrorCode, SpeechError
+from ..core.errors import ErrorCode, SpeechError
 from .cloud import SAMPLE_RATE, CloudJob
 from .http import RetryPolicy, Secret, download_audio, error_for_response, json_object, send
 

@@ -15,7 +15,7 @@ import torch
 from torch.nn.utils import parametrize
 from TTS.tts.models.xtts import Xtts
 
-from ..settings import Precision
+from ..core.settings import Precision
 from .base import EngineUnavailableError
 
 _LOGGER = logging.getLogger(__name__)

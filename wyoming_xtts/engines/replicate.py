@@ -21,9 +21,9 @@ from typing import Any
 import httpx
 import numpy as np
 
-from ..audio import encode_reference
-from ..errors import ErrorCode, SpeechError
-from ..voices import Voice
+from ..core.audio import encode_reference
+from ..core.errors import ErrorCode, SpeechError
+from ..core.voices import Voice
 from .cloud import SAMPLE_RATE, CloudJob
 from .http import (
     RetryPolicy,

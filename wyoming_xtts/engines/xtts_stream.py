@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from TTS.tts.models.xtts import Xtts
 
-from ..errors import ErrorCode, SpeechError
-from ..speech_budget import max_speech_seconds
-from ..voices import GenerationSettings
+from ..core.errors import ErrorCode, SpeechError
+from ..core.voices import GenerationSettings
+from ..text.speech_budget import max_speech_seconds
 from .streaming_decoder import DecoderGeometry, StreamingDecoder
 
 _LOGGER = logging.getLogger(__name__)

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import pysbd
 from pysbd.languages import LANGUAGE_CODES
 
+from .cleanup import SpeechTextCleaner
 from .language_detection import ReplyLanguage
 from .languages import XTTS_CHAR_LIMITS
 from .spoken_forms import speakable
-from .text_cleanup import SpeechTextCleaner
 
 MIN_SEGMENT_SHARE = 0.08
 """A segment shorter than this share of the language's limit (20 characters for English,

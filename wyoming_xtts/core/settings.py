@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar, get_args
 
-from . import __version__
-from .admission import parse_networks
-from .discovery import default_service_name
-from .languages import XTTS_LANGUAGES, normalize_language
+from .. import __version__
+from ..doors.wyoming.admission import parse_networks
+from ..doors.wyoming.discovery import default_service_name
+from ..text.languages import XTTS_LANGUAGES, normalize_language
 
 ENV_PREFIX = "WYOMING_XTTS_"
 """Prefix of the environment variables that set options."""

@@ -4,9 +4,9 @@ from collections.abc import Sequence
 
 from wyoming.info import Attribution, Info, TtsProgram, TtsVoice
 
-from . import __version__
-from .engines.base import EngineInfo
-from .synthesis import VoiceListing
+from ... import __version__
+from ...core.catalogue import VoiceListing
+from ...engines.base import EngineInfo
 
 _PROGRAM_NAME = "wyoming-xtts"
 _PROJECT_URL = "https://github.com/wyoming-xtts/wyoming-xtts"

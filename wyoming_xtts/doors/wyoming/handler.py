@@ -35,11 +35,11 @@ from wyoming.tts import (
     SynthesizeStopped,
 )
 
+from ...core.audio import PCM_SAMPLE_WIDTH
+from ...core.errors import ErrorCode, SpeechError
+from ...core.service import Core
 from .admission import Admission
-from .audio import PCM_SAMPLE_WIDTH
-from .errors import ErrorCode, SpeechError
 from .info import build_info
-from .synthesis import SynthesisService
 from .wire import WireError, WireLimits, read_event
 
 _LOGGER = logging.getLogger(__name__)
@@ -119,13 +119,13 @@ class WyomingTtsHandler(AsyncEventHandler):
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         *,
-        service: SynthesisService,
+        core: Core,
         max_text_chars: int,
         admission: Admission,
         limits: WireLimits | None = None,
     ) -> None:
         super().__init__(reader, writer)
-        self._service = service
+        self._core = core
         self._max_text_chars = max_text_chars
         self._admission = admission
         self._limits = limits or WireLimits()
@@ -276,8 +276,8 @@ class WyomingTtsHandler(AsyncEventHandler):
     # -- events ---------------------------------------------------------------------------
 
     async def _describe(self) -> None:
-        voices = await self._service.list_voices()
-        await self.write_event(build_info(self._service.engine.info, voices).event())
+        voices = await self._core.catalogue.list_voices()
+        await self.write_event(build_info(self._core.program, voices).event())
 
     async def _start_stream(self, data: dict[str, Any]) -> None:
         if self._stream is not None:
@@ -369,8 +369,8 @@ class WyomingTtsHandler(AsyncEventHandler):
         try:
             if response.failure is not None:
                 raise response.failure
-            voice = await self._service.resolve_voice(response.voice_name)
-            async with aclosing(self._service.speak(response.text(), voice)) as chunks:
+            voice = await self._core.catalogue.resolve_voice(response.voice_name)
+            async with aclosing(self._core.speaking.speak(response.text(), voice)) as chunks:
                 async for pcm in chunks:
                     if not audio_started:
                         await self.write_event(self._audio_start().event())
@@ -401,11 +401,11 @@ class WyomingTtsHandler(AsyncEventHandler):
             self._hang_up.set()
 
     def _audio_start(self) -> AudioStart:
-        return AudioStart(rate=self._service.sample_rate, width=PCM_SAMPLE_WIDTH, channels=1)
+        return AudioStart(rate=self._core.speaking.sample_rate, width=PCM_SAMPLE_WIDTH, channels=1)
 
     def _audio_chunk(self, pcm: bytes) -> AudioChunk:
         return AudioChunk(
-            rate=self._service.sample_rate, width=PCM_SAMPLE_WIDTH, channels=1, audio=pcm
+            rate=self._core.speaking.sample_rate, width=PCM_SAMPLE_WIDTH, channels=1, audio=pcm
         )
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from wyoming.event import Event
 
-from .errors import ErrorCode
+from ...core.errors import ErrorCode
 
 _TYPE = "type"
 _DATA = "data"

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ..text.languages import XTTS_LANGUAGES, normalize_language
 from .audio import CLIP_SUFFIXES, ClipReport, inspect_clip
-from .languages import XTTS_LANGUAGES, normalize_language
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -1,42 +1,36 @@
-"""The service between the Wyoming handler and the engine.
+"""The speaking service: text arriving in pieces, spoken in a voice, as PCM chunks.
 
-It resolves voice names, segments text as it arrives, hands segments to the engine in a fair
-order and turns the engine's audio into fixed-size PCM chunks. It knows nothing of Wyoming
-events; the handler knows nothing of engines.
+It segments text as it arrives (the text pipeline), hands segments to the engine in a fair
+order (a slot per segment, not per response), pipelines them where the engine wants several
+in flight, holds each to its speech budget, and turns the engine's audio into fixed-size
+16-bit PCM chunks. It knows nothing of protocols; the front doors know nothing of engines.
 """
 
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
+from ..engines.base import Engine
+from ..text.language_detection import LanguageDetector, ReplyLanguage
+from ..text.segmentation import Segment, reply_segments
+from ..text.speech_budget import max_speech_seconds
 from .audio import PcmChunker, to_pcm16
-from .engines.base import Engine
 from .errors import ErrorCode, SpeechError
-from .language_detection import LanguageDetector, ReplyLanguage
-from .languages import advertised_tag, normalize_language
-from .speech_budget import max_speech_seconds
-from .text import Segment, reply_segments
-from .voices import Voice, VoiceLibrary, is_valid_voice_name
+from .voices import Voice
 
 _LOGGER = logging.getLogger(__name__)
 
 SENTENCE_PAUSE_SECONDS = 0.25
 """Silence inserted between segments: XTTS ends a sentence without a pause of its own."""
 
-_MAX_NAMES_IN_ERROR = 12
-_LANGUAGE_SUFFIX = "@"
-
 
 @dataclass(frozen=True)
-class ServiceSettings:
-    """The service's share of the server settings."""
-
-    default_voice: str | None
-    """Voice for requests that name none; None picks the first profile, else a built-in."""
+class SpeakingSettings:
+    """The speaking service's share of the server settings."""
 
     samples_per_chunk: int
     """Samples per PCM chunk handed to the handler."""
@@ -45,35 +39,16 @@ class ServiceSettings:
     """Let voices with several languages speak each segment in the language it is in."""
 
 
-@dataclass(frozen=True)
-class VoiceListing:
-    """One voice as `describe` advertises it."""
-
-    name: str
-    """Name clients ask for."""
-
-    description: str
-    """Label shown to users."""
-
-    languages: tuple[str, ...]
-    """Language tags as Home Assistant's pipelines spell them (`en`, `zh-CN`)."""
-
-    builtin: bool
-    """A speaker that ships with the model rather than a profile on disk."""
-
-
-class SynthesisService:
+class SpeakingService:
     """Speaks text in a voice through one engine, for any number of connections."""
 
     def __init__(
         self,
         engine: Engine,
-        library: VoiceLibrary,
-        settings: ServiceSettings,
+        settings: SpeakingSettings,
         detector: LanguageDetector | None = None,
     ) -> None:
         self.engine = engine
-        self._library = library
         self._settings = settings
         self._detector = detector or LanguageDetector()
         # asyncio semaphores wake waiters in FIFO order, and a slot is held per segment, not
@@ -84,91 +59,6 @@ class SynthesisService:
     def sample_rate(self) -> int:
         """Rate of the PCM this service produces."""
         return self.engine.sample_rate
-
-    async def list_voices(self) -> list[VoiceListing]:
-        """Usable profiles (read from disk now) followed by the engine's built-in speakers.
-
-        A voice is listed under those of its languages the engine can speak, and not at
-        all if the engine speaks none of them.
-        """
-        profiles = await asyncio.to_thread(self._library.scan)
-        voices = [
-            (profile.voice, profile.description, False) for profile in profiles if profile.usable
-        ]
-        taken = {voice.name for voice, _, _ in voices}
-        voices.extend(
-            (voice, f"{voice.name} (XTTS-v2 studio speaker)", True)
-            for voice in self.engine.builtin_voices()
-            if voice.name not in taken
-        )
-        supported = set(self.engine.languages)
-        return [
-            VoiceListing(
-                name=voice.name,
-                description=description,
-                languages=tuple(
-                    advertised_tag(code) for code in voice.languages if code in supported
-                ),
-                builtin=builtin,
-            )
-            for voice, description, builtin in voices
-            if supported.intersection(voice.languages)
-        ]
-
-    async def resolve_voice(self, name: str | None) -> Voice:
-        """The voice for a requested name (None: the default); raises `SpeechError`.
-
-        `NAME@LANG` (e.g. `grandma@de`) is voice NAME always speaking LANG: the override for
-        automations when detection is not wanted.
-        """
-        if name is None:
-            return await self._default_voice()
-        base, suffix, tag = name.rpartition(_LANGUAGE_SUFFIX)
-        if suffix and base:
-            language = normalize_language(tag)
-            if language is None:
-                raise SpeechError(
-                    ErrorCode.LANGUAGE_UNSUPPORTED,
-                    f"{tag[:20]!r} in {name[:80]!r} is not a language XTTS-v2 speaks.",
-                )
-            voice = await self.resolve_voice(base)
-            return replace(voice, languages=(language,), detect_language=False)
-        if is_valid_voice_name(name):
-            profile = await asyncio.to_thread(self._library.find, name)
-            if profile is not None:
-                if not profile.usable:
-                    raise SpeechError(
-                        ErrorCode.VOICE_UNUSABLE,
-                        f"Voice {name!r} cannot be used: {' '.join(profile.errors)}",
-                    )
-                return profile.voice
-        for voice in self.engine.builtin_voices():
-            if voice.name == name:
-                return voice
-        known = [listing.name for listing in await self.list_voices()]
-        shown = ", ".join(known[:_MAX_NAMES_IN_ERROR]) + (
-            ", ..." if len(known) > _MAX_NAMES_IN_ERROR else ""
-        )
-        raise SpeechError(
-            ErrorCode.VOICE_NOT_FOUND,
-            f"There is no voice named {name[:80]!r}. Available: {shown or 'none'}.",
-        )
-
-    async def _default_voice(self) -> Voice:
-        if self._settings.default_voice is not None:
-            return await self.resolve_voice(self._settings.default_voice)
-        profiles = await asyncio.to_thread(self._library.scan)
-        for profile in profiles:
-            if profile.usable:
-                return profile.voice
-        builtin = self.engine.builtin_voices()
-        if builtin:
-            return builtin[0]
-        raise SpeechError(
-            ErrorCode.VOICE_NOT_FOUND,
-            "No voice was requested and there is no usable voice profile to fall back on; "
-            "add one to the voices directory.",
-        )
 
     def _check_language(self, voice: Voice, language: str) -> None:
         if language not in self.engine.languages:

@@ -1,0 +1,128 @@
+"""The voice catalogue: which voices there are, and which voice a request's name means.
+
+Voice profiles on disk (read again at every look-up, so a profile added while the server runs
+is there at the next request) come first, the engine's built-in speakers after them. Every
+front door asks this, never an engine, for voices.
+"""
+
+import asyncio
+from dataclasses import dataclass, replace
+
+from ..engines.base import Engine
+from ..text.languages import advertised_tag, normalize_language
+from .errors import ErrorCode, SpeechError
+from .voices import Voice, VoiceLibrary, is_valid_voice_name
+
+_MAX_NAMES_IN_ERROR = 12
+_LANGUAGE_SUFFIX = "@"
+
+
+@dataclass(frozen=True)
+class VoiceListing:
+    """One voice as `describe` advertises it."""
+
+    name: str
+    """Name clients ask for."""
+
+    description: str
+    """Label shown to users."""
+
+    languages: tuple[str, ...]
+    """Language tags as Home Assistant's pipelines spell them (`en`, `zh-CN`)."""
+
+    builtin: bool
+    """A speaker that ships with the model rather than a profile on disk."""
+
+
+class VoiceCatalogue:
+    """The voices one engine can speak with, by name."""
+
+    def __init__(self, engine: Engine, library: VoiceLibrary, default_voice: str | None) -> None:
+        self._engine = engine
+        self._library = library
+        self._default_voice_name = default_voice
+
+    async def list_voices(self) -> list[VoiceListing]:
+        """Usable profiles (read from disk now) followed by the engine's built-in speakers.
+
+        A voice is listed under those of its languages the engine can speak, and not at
+        all if the engine speaks none of them.
+        """
+        profiles = await asyncio.to_thread(self._library.scan)
+        voices = [
+            (profile.voice, profile.description, False) for profile in profiles if profile.usable
+        ]
+        taken = {voice.name for voice, _, _ in voices}
+        voices.extend(
+            (voice, f"{voice.name} (XTTS-v2 studio speaker)", True)
+            for voice in self._engine.builtin_voices()
+            if voice.name not in taken
+        )
+        supported = set(self._engine.languages)
+        return [
+            VoiceListing(
+                name=voice.name,
+                description=description,
+                languages=tuple(
+                    advertised_tag(code) for code in voice.languages if code in supported
+                ),
+                builtin=builtin,
+            )
+            for voice, description, builtin in voices
+            if supported.intersection(voice.languages)
+        ]
+
+    async def resolve_voice(self, name: str | None) -> Voice:
+        """The voice for a requested name (None: the default); raises `SpeechError`.
+
+        `NAME@LANG` (e.g. `grandma@de`) is voice NAME always speaking LANG: the override for
+        automations when detection is not wanted.
+        """
+        if name is None:
+            return await self._default_voice()
+        base, suffix, tag = name.rpartition(_LANGUAGE_SUFFIX)
+        if suffix and base:
+            language = normalize_language(tag)
+            if language is None:
+                raise SpeechError(
+                    ErrorCode.LANGUAGE_UNSUPPORTED,
+                    f"{tag[:20]!r} in {name[:80]!r} is not a language XTTS-v2 speaks.",
+                )
+            voice = await self.resolve_voice(base)
+            return replace(voice, languages=(language,), detect_language=False)
+        if is_valid_voice_name(name):
+            profile = await asyncio.to_thread(self._library.find, name)
+            if profile is not None:
+                if not profile.usable:
+                    raise SpeechError(
+                        ErrorCode.VOICE_UNUSABLE,
+                        f"Voice {name!r} cannot be used: {' '.join(profile.errors)}",
+                    )
+                return profile.voice
+        for voice in self._engine.builtin_voices():
+            if voice.name == name:
+                return voice
+        known = [listing.name for listing in await self.list_voices()]
+        shown = ", ".join(known[:_MAX_NAMES_IN_ERROR]) + (
+            ", ..." if len(known) > _MAX_NAMES_IN_ERROR else ""
+        )
+        raise SpeechError(
+            ErrorCode.VOICE_NOT_FOUND,
+            f"There is no voice named {name[:80]!r}. Available: {shown or 'none'}.",
+        )
+
+    async def _default_voice(self) -> Voice:
+        if self._default_voice_name is not None:
+            return await self.resolve_voice(self._default_voice_name)
+        profiles = await asyncio.to_thread(self._library.scan)
+        for profile in profiles:
+            if profile.usable:
+                return profile.voice
+        builtin = self._engine.builtin_voices()
+        if builtin:
+            return builtin[0]
+        raise SpeechError(
+            ErrorCode.VOICE_NOT_FOUND,
+            "No voice was requested and there is no usable voice profile to fall back on; "
+            "add one to the voices directory.",
+        )
