@@ -35,8 +35,9 @@ from tests.net import free_port
 from tests.xtts_checkpoint import build_checkpoint
 from wyoming_xtts.core.settings import Settings
 from wyoming_xtts.core.voices import Voice
+from wyoming_xtts.doors.wyoming.server import handler_factory
 from wyoming_xtts.engines.base import Engine
-from wyoming_xtts.server import build_core, create_cloud_engine, create_engine, handler_factory
+from wyoming_xtts.server import build_core, create_cloud_engine, create_engine
 
 LONG_REPLY = " ".join(
     f"This is sentence number {n} of a long reply to be cut short." for n in range(12)

@@ -11,7 +11,7 @@ RATE = 24_000
 class ScriptedEngine:
     """Everything an engine must offer except `synthesize`; audio at 24 kHz, English only."""
 
-    info = EngineInfo("scripted", "test engine", "tests", "https://example.org", "0")
+    info = EngineInfo("test engine", "tests", "https://example.org", "0")
     sample_rate = RATE
     languages: Sequence[str] = ("en",)
     max_concurrency = 1

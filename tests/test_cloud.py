@@ -33,6 +33,7 @@ from wyoming.tts import (
     SynthesizeVoice,
 )
 
+from wyoming_xtts.core.audio import XTTS_OUTPUT_RATE
 from wyoming_xtts.core.settings import Settings
 from wyoming_xtts.engines.base import Engine
 from wyoming_xtts.engines.cloud import CloudEngine, CloudSettings
@@ -55,7 +56,7 @@ ALICE = SynthesizeVoice(name="alice")
 SPEAKER_URL = "https://voices.example.org/alice.wav"
 ENVIRON = {"REPLICATE_API_TOKEN": REPLICATE_TOKEN, "PIXAZO_API_KEY": PIXAZO_KEY}
 SECRETS = (REPLICATE_TOKEN, PIXAZO_KEY)
-SAMPLE_RATE = 24_000
+SAMPLE_RATE = XTTS_OUTPUT_RATE
 
 
 @pytest.fixture

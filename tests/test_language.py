@@ -17,6 +17,7 @@ from wyoming_xtts.text.languages import XTTS_CHAR_LIMITS
 from wyoming_xtts.text.segmentation import Segment, reply_segments, segment_limits
 from wyoming_xtts.text.spoken_forms import speakable
 
+from .chunking import random_chunking
 from .clips import write_profile
 from .conftest import BUILTIN_SPEAKERS, DETECTOR, LiveServer, read_until
 
@@ -88,11 +89,6 @@ def test_detection_off_always_speaks_the_first_language(detector: LanguageDetect
     assert language.of("Die Waschmaschine ist fertig und wartet.") == "en"
 
 
-def random_chunking(text: str, rng: random.Random) -> list[str]:
-    cuts = sorted(rng.sample(range(1, len(text)), k=rng.randint(1, min(50, len(text) - 1))))
-    return [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
-
-
 async def segments_of(pieces: list[str], voice: list[str]) -> list[Segment]:
     async def stream() -> AsyncIterator[str]:
         for piece in pieces:
@@ -114,7 +110,7 @@ async def test_every_chunking_of_an_llm_reply_yields_the_same_well_formed_segmen
     rng = random.Random(5)
 
     for _ in range(60):
-        assert await segments_of(random_chunking(reply["text"], rng), reply["voice"]) == whole
+        assert await segments_of(random_chunking(reply["text"], rng, 50), reply["voice"]) == whole
 
     expected = reply.get("languages") or [reply["language"]] * len(whole)
     assert [segment.language for segment in whole] == expected

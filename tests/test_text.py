@@ -6,6 +6,8 @@ import pytest
 
 from wyoming_xtts.text.segmentation import SentenceStream, segment_limits, split_long
 
+from .chunking import random_chunking
+
 REPLY = (
     "Good morning! The washing machine finished at 7.45 am. Dr. Smith called about the "
     'appointment, e.g. the one on Friday... He said: "Bring the forms." The forecast '
@@ -20,17 +22,12 @@ def segments_of(pieces: list[str], language: str = "en") -> list[str]:
     return out + stream.finish()
 
 
-def random_chunking(text: str, rng: random.Random) -> list[str]:
-    cuts = sorted(rng.sample(range(1, len(text)), k=rng.randint(1, min(40, len(text) - 1))))
-    return [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])]
-
-
 def test_every_chunking_of_a_reply_yields_the_same_segments() -> None:
     whole = segments_of([REPLY])
     rng = random.Random(7)
 
     for _ in range(200):
-        assert segments_of(random_chunking(REPLY, rng)) == whole
+        assert segments_of(random_chunking(REPLY, rng, 40)) == whole
 
 
 def test_sentences_are_not_cut_at_abbreviations_decimals_or_ellipses() -> None:

@@ -8,6 +8,8 @@ import pytest
 
 from wyoming_xtts.text.cleanup import SpeechTextCleaner
 
+from .chunking import random_chunking
+
 REPLIES = [
     reply["text"]
     for reply in tomllib.loads((Path(__file__).parent / "data" / "llm_replies.toml").read_text())[
@@ -21,18 +23,13 @@ def cleaned(*pieces: str) -> str:
     return "".join(cleaner.push(piece) for piece in pieces) + cleaner.finish()
 
 
-def random_chunking(text: str, rng: random.Random) -> list[str]:
-    cuts = sorted(rng.sample(range(1, len(text)), k=rng.randint(1, min(60, len(text) - 1))))
-    return [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
-
-
 @pytest.mark.parametrize("reply", REPLIES, ids=range(len(REPLIES)))
 def test_every_chunking_of_a_reply_cleans_to_the_same_text(reply: str) -> None:
     whole = cleaned(reply)
     rng = random.Random(11)
 
     for _ in range(150):
-        assert cleaned(*random_chunking(reply, rng)) == whole
+        assert cleaned(*random_chunking(reply, rng, 60)) == whole
 
 
 @pytest.mark.parametrize(

@@ -1,21 +1,15 @@
-"""Wiring: settings + engine → synthesis service → Wyoming server."""
+"""Wiring: settings → engine → core → front doors. The only module that knows them all."""
 
 import asyncio
 import logging
 from collections.abc import Mapping
-from functools import partial
-from urllib.parse import urlparse
-
-from wyoming.server import AsyncServer, HandlerFactory
 
 from .core.catalogue import VoiceCatalogue
 from .core.service import Core
 from .core.settings import Settings
 from .core.speaking import SpeakingService, SpeakingSettings
 from .core.voices import VoiceLibrary
-from .doors.wyoming.admission import Admission, AdmissionPolicy, parse_networks
-from .doors.wyoming.discovery import ZeroconfAnnouncer, advertised_host
-from .doors.wyoming.handler import WyomingTtsHandler
+from .doors.wyoming.server import serve_wyoming
 from .engines.base import Engine, EngineUnavailableError
 from .text.language_detection import LanguageDetector
 
@@ -114,25 +108,8 @@ def build_core(
     )
 
 
-def handler_factory(core: Core, settings: Settings) -> HandlerFactory:
-    """Creates one protocol handler per client connection, all under one `Admission`."""
-    admission = Admission(
-        AdmissionPolicy(
-            max_connections=settings.max_connections,
-            idle_timeout_s=settings.idle_timeout,
-            allowed_networks=parse_networks(settings.allow),
-        )
-    )
-    return partial(
-        WyomingTtsHandler,
-        core=core,
-        max_text_chars=settings.max_text_chars,
-        admission=admission,
-    )
-
-
 async def serve(settings: Settings) -> None:
-    """Load the engine and answer Wyoming clients until stopped."""
+    """Load the engine, build the core, and answer clients at every front door until stopped."""
     engine = create_engine(settings)
     await engine.start()
     try:
@@ -148,25 +125,6 @@ async def serve(settings: Settings) -> None:
             names,
             " ..." if len(voices) > 20 else "",
         )
-        announcer = _announcer(settings)
-        if announcer is not None:
-            await announcer.start()
-        try:
-            await AsyncServer.from_uri(settings.uri).run(handler_factory(core, settings))
-        finally:
-            if announcer is not None:
-                await announcer.close()
+        await serve_wyoming(core, settings)
     finally:
         await engine.close()
-
-
-def _announcer(settings: Settings) -> ZeroconfAnnouncer | None:
-    """The mDNS announcement `--zeroconf` asks for (settings ensure a tcp:// URI)."""
-    if settings.zeroconf_name is None:
-        return None
-    address = urlparse(settings.uri)
-    return ZeroconfAnnouncer(
-        name=settings.zeroconf_name,
-        host=advertised_host(address.hostname or "", settings.zeroconf_host),
-        port=address.port or 10200,
-    )

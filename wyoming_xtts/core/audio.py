@@ -14,6 +14,13 @@ import numpy as np
 import soundfile
 import soxr
 
+XTTS_OUTPUT_RATE = 24_000
+"""Rate of XTTS-v2's speech (its HiFi-GAN decoder's output), run locally or at a provider."""
+
+XTTS_REFERENCE_RATE = 22_050
+"""Rate XTTS-v2 conditions on (reference clips), and in which its GPT's audio tokens count
+(1024 samples each)."""
+
 CLIP_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3")
 """File name endings recognised as reference clips (decoded by libsndfile)."""
 
@@ -273,7 +280,9 @@ def normalize_loudness(
     return (samples * min(gain, _PEAK_CEILING / peak)).astype(np.float32)
 
 
-def encode_reference(clips: Sequence[Path], max_seconds: float, sample_rate: int = 22_050) -> bytes:
+def encode_reference(
+    clips: Sequence[Path], max_seconds: float, sample_rate: int = XTTS_REFERENCE_RATE
+) -> bytes:
     """Join clips (mono, `sample_rate`, at most `max_seconds`) into one compact Ogg Vorbis file.
 
     Cloud providers take a single reference file by URL; Ogg keeps a 30 s reference near 200 KB

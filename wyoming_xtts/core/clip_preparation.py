@@ -11,10 +11,13 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from .audio import MIN_CLIP_SECONDS, load_clip, normalize_loudness, trim_silence
-
-PREPARED_SAMPLE_RATE = 22_050
-"""Rate of the clips written into profiles: XTTS-v2's conditioning rate."""
+from .audio import (
+    MIN_CLIP_SECONDS,
+    XTTS_REFERENCE_RATE,
+    load_clip,
+    normalize_loudness,
+    trim_silence,
+)
 
 
 class ClipPreparationError(Exception):
@@ -29,7 +32,7 @@ class PreparedClip:
     """The original recording (left untouched)."""
 
     samples: np.ndarray
-    """Mono float32 samples at `PREPARED_SAMPLE_RATE`."""
+    """Mono float32 samples at `XTTS_REFERENCE_RATE`."""
 
     trimmed_s: float
     """Seconds of leading and trailing silence removed."""
@@ -37,27 +40,27 @@ class PreparedClip:
     @property
     def duration_s(self) -> float:
         """Length of the prepared clip in seconds."""
-        return self.samples.size / PREPARED_SAMPLE_RATE
+        return self.samples.size / XTTS_REFERENCE_RATE
 
 
 def prepare_clip(path: Path, denoise: bool = False) -> PreparedClip:
     """Decode, clean and level one recording; raises `ClipPreparationError`."""
-    mono = load_clip(path, PREPARED_SAMPLE_RATE)
+    mono = load_clip(path, XTTS_REFERENCE_RATE)
     if denoise:
         mono = _denoised(mono)
-    trimmed = trim_silence(mono, PREPARED_SAMPLE_RATE)
-    if trimmed.size < MIN_CLIP_SECONDS * PREPARED_SAMPLE_RATE:
+    trimmed = trim_silence(mono, XTTS_REFERENCE_RATE)
+    if trimmed.size < MIN_CLIP_SECONDS * XTTS_REFERENCE_RATE:
         raise ClipPreparationError(
-            f"{path.name}: only {trimmed.size / PREPARED_SAMPLE_RATE:.1f} s of speech is left "
+            f"{path.name}: only {trimmed.size / XTTS_REFERENCE_RATE:.1f} s of speech is left "
             f"after trimming silence; at least {MIN_CLIP_SECONDS:.0f} s is needed."
         )
-    levelled = normalize_loudness(trimmed, PREPARED_SAMPLE_RATE)
-    return PreparedClip(path, levelled, (mono.size - trimmed.size) / PREPARED_SAMPLE_RATE)
+    levelled = normalize_loudness(trimmed, XTTS_REFERENCE_RATE)
+    return PreparedClip(path, levelled, (mono.size - trimmed.size) / XTTS_REFERENCE_RATE)
 
 
 def write_clip(clip: PreparedClip, destination: Path) -> None:
     """Write a prepared clip as 16-bit mono WAV."""
-    soundfile.write(destination, clip.samples, PREPARED_SAMPLE_RATE, subtype="PCM_16")
+    soundfile.write(destination, clip.samples, XTTS_REFERENCE_RATE, subtype="PCM_16")
 
 
 def _denoised(mono: np.ndarray) -> np.ndarray:
@@ -68,5 +71,5 @@ def _denoised(mono: np.ndarray) -> np.ndarray:
             "--denoise needs the noisereduce package: pip install noisereduce "
             "(it comes with the local engine's install)."
         ) from None
-    cleaned = noisereduce.reduce_noise(y=mono, sr=PREPARED_SAMPLE_RATE, stationary=True)
+    cleaned = noisereduce.reduce_noise(y=mono, sr=XTTS_REFERENCE_RATE, stationary=True)
     return np.asarray(cleaned, dtype=np.float32)

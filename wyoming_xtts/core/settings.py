@@ -8,16 +8,17 @@ import argparse
 import logging
 import os
 import re
+import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeVar, get_args
+from typing import TypeVar
 
 from .. import __version__
-from ..doors.wyoming.admission import parse_networks
-from ..doors.wyoming.discovery import default_service_name
+from ..engines.base import PRECISIONS, Precision
 from ..text.languages import XTTS_LANGUAGES, normalize_language
+from .networks import parse_networks
 
 ENV_PREFIX = "WYOMING_XTTS_"
 """Prefix of the environment variables that set options."""
@@ -32,11 +33,6 @@ COMMAND_NAMES = ("say", "voice", "model", "health")
 
 ENGINES = ("local", "replicate", "pixazo")
 """Where speech is made: the local model, or a cloud provider."""
-
-Precision = Literal["auto", "fp32", "int8", "fp16"]
-"""Numeric precision of the local model's GPT (see engines/precision.py)."""
-
-PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 _URI = re.compile(r"^(tcp://[^:/]*:\d+|unix://.+|stdio://)$")
@@ -190,6 +186,11 @@ def parse_command(
     except SettingsError as err:
         parser.error(str(err))
         raise  # parser.error exits; this keeps type checkers informed
+
+
+def default_service_name() -> str:
+    """`wyoming-xtts-<host name>`: unique on a home network, recognisable in Home Assistant."""
+    return f"wyoming-xtts-{socket.gethostname().split('.')[0]}"
 
 
 def _env(env: Mapping[str, str], name: str) -> str | None:

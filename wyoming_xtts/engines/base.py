@@ -7,11 +7,16 @@ and chunking for the wire happen once, outside the engines.
 
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol, get_args
 
 import numpy as np
 
 from ..core.voices import Voice
+
+Precision = Literal["auto", "fp32", "int8", "fp16"]
+"""Numeric precision of the local model's GPT (see engines/precision.py)."""
+
+PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 
 
 class EngineUnavailableError(Exception):
@@ -21,9 +26,6 @@ class EngineUnavailableError(Exception):
 @dataclass(frozen=True)
 class EngineInfo:
     """What `describe` says about the engine."""
-
-    name: str
-    """Program name shown to clients."""
 
     description: str
     """One line about the engine."""

@@ -16,7 +16,7 @@ from typing import Protocol
 import httpx
 import numpy as np
 
-from ..core.audio import normalize_loudness
+from ..core.audio import XTTS_OUTPUT_RATE, normalize_loudness
 from ..core.errors import ErrorCode, SpeechError
 from ..core.voices import Voice
 from ..text.languages import XTTS_LANGUAGES
@@ -24,8 +24,6 @@ from .base import EngineInfo
 
 _LOGGER = logging.getLogger(__name__)
 
-SAMPLE_RATE = 24_000
-"""Rate the providers' XTTS-v2 outputs (audio is resampled to it if a provider differs)."""
 
 PROVIDER_LANGUAGES: tuple[str, ...] = tuple(code for code in XTTS_LANGUAGES if code != "ja")
 """What both providers accept: XTTS-v2's languages except Japanese."""
@@ -84,7 +82,7 @@ class CloudProvider(Protocol):
         """Public page of the provider's model, for attribution."""
 
     async def render(self, client: httpx.AsyncClient, job: CloudJob) -> np.ndarray:
-        """Run one prediction and return its audio, mono float32 at `SAMPLE_RATE` (decoded by
+        """Run one prediction and return its audio, mono float32 at `XTTS_OUTPUT_RATE` (decoded by
         `http.download_audio`, which re-fetches an incomplete file once); raise `SpeechError`.
 
         Cancellation (client gone, deadline) must release provider-side work if the
@@ -106,7 +104,6 @@ class CloudEngine:
     @property
     def info(self) -> EngineInfo:
         return EngineInfo(
-            name="xtts-v2",
             description=f"Coqui XTTS-v2 voice cloning through {self._provider.name}",
             attribution_name=self._provider.name,
             attribution_url=self._provider.url,
@@ -115,7 +112,7 @@ class CloudEngine:
 
     @property
     def sample_rate(self) -> int:
-        return SAMPLE_RATE
+        return XTTS_OUTPUT_RATE
 
     @property
     def languages(self) -> Sequence[str]:
@@ -159,4 +156,4 @@ class CloudEngine:
                 f"{self._provider.name} did not deliver audio within "
                 f"{self._settings.timeout_s:g} s (--provider-timeout).",
             ) from None
-        yield normalize_loudness(audio, SAMPLE_RATE)
+        yield normalize_loudness(audio, XTTS_OUTPUT_RATE)

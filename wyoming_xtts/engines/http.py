@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -194,6 +194,36 @@ def _describe(error: BaseException | None) -> str:
     if isinstance(error, _Transient):
         return f"HTTP {error.response.status_code}"
     return type(error).__name__ if error else "unknown error"
+
+
+@dataclass(frozen=True)
+class PollSchedule:
+    """When to ask a provider again whether a job is done."""
+
+    backoff_s: tuple[float, ...]
+    """Delays before the first polls (after any fine window), growing."""
+
+    every_s: float
+    """Delay between polls after those."""
+
+    fine_window_s: float = 0.0
+    """Poll every `fine_s` while the job is younger than this (a warm model finishing soon)."""
+
+    fine_s: float = 0.25
+    """Delay between polls within the fine window."""
+
+    def delays(self, started: float) -> Iterator[float]:
+        """Delays before each poll of a job created at `started` (time.monotonic())."""
+        while time.monotonic() - started < self.fine_window_s:
+            yield self.fine_s
+        yield from self.backoff_s
+        while True:
+            yield self.every_s
+
+
+def failure_reason(secret: Secret, error: object) -> str:
+    """A provider's own words for a failed job, for an error message: secrets masked, bounded."""
+    return secret.redact(str(error or "no reason given"))[:_REASON_CHARS]
 
 
 def provider_reason(response: httpx.Response, secret: Secret) -> str:

@@ -29,13 +29,12 @@ import torch
 from TTS.tts.configs.xtts_config import XttsConfig
 from TTS.tts.models.xtts import Xtts
 
-from ..core.audio import load_clip
+from ..core.audio import XTTS_OUTPUT_RATE, XTTS_REFERENCE_RATE, load_clip
 from ..core.errors import ErrorCode, SpeechError
 from ..core.offload import iterate_in_thread
-from ..core.settings import Precision
 from ..core.voices import GenerationSettings, Voice
 from ..text.languages import XTTS_LANGUAGES
-from .base import EngineInfo, EngineUnavailableError
+from .base import EngineInfo, EngineUnavailableError, Precision
 from .conditioning import Conditioning, ConditioningCache, ConditioningParams
 from .model_files import (
     SPEAKERS_FILE,
@@ -49,11 +48,6 @@ from .stack import stack_failure
 from .xtts_stream import ChunkSchedule, speak_sentence
 
 _LOGGER = logging.getLogger(__name__)
-
-SAMPLE_RATE = 24_000
-"""XTTS-v2 output rate (HiFi-GAN decoder)."""
-
-_CLONING_SAMPLE_RATE = 22_050  # the rate XTTS-v2's conditioning encoders expect
 
 _WARM_UP_TEXT = "Ready."
 
@@ -126,7 +120,6 @@ class XttsEngine:
     @property
     def info(self) -> EngineInfo:
         return EngineInfo(
-            name="xtts-v2",
             description=(
                 f"Coqui XTTS-v2 voice cloning, running locally ({self._device}, {self._precision})"
             ),
@@ -137,7 +130,7 @@ class XttsEngine:
 
     @property
     def sample_rate(self) -> int:
-        return SAMPLE_RATE
+        return XTTS_OUTPUT_RATE
 
     @property
     def languages(self) -> Sequence[str]:
@@ -257,8 +250,8 @@ class XttsEngine:
     ) -> Conditioning:
         recordings = []
         for clip in clips:
-            samples = load_clip(clip, _CLONING_SAMPLE_RATE)
-            samples = samples[: _CLONING_SAMPLE_RATE * params.max_ref_len]
+            samples = load_clip(clip, XTTS_REFERENCE_RATE)
+            samples = samples[: XTTS_REFERENCE_RATE * params.max_ref_len]
             if params.sound_norm_refs:
                 samples = samples / max(float(np.abs(samples).max()), 1e-6) * 0.75
             recordings.append(samples)
@@ -269,10 +262,10 @@ class XttsEngine:
     ) -> Conditioning:
         model = self._require_model()
         audios = [torch.from_numpy(samples).unsqueeze(0).to(self._device) for samples in recordings]
-        embeddings = [model.get_speaker_embedding(audio, _CLONING_SAMPLE_RATE) for audio in audios]
+        embeddings = [model.get_speaker_embedding(audio, XTTS_REFERENCE_RATE) for audio in audios]
         latent = model.get_gpt_cond_latents(
             torch.cat(audios, dim=-1),
-            _CLONING_SAMPLE_RATE,
+            XTTS_REFERENCE_RATE,
             length=params.gpt_cond_len,
             chunk_length=params.gpt_cond_chunk_len,
         )
@@ -345,7 +338,7 @@ class XttsEngine:
     def _warm_up(self, params: ConditioningParams) -> None:
         """Condition on a second of noise and speak one piece, so that the first client does
         not pay for lazy initialisation (allocator pools, kernel selection)."""
-        noise = np.random.default_rng(0).normal(0.0, 0.05, _CLONING_SAMPLE_RATE)
+        noise = np.random.default_rng(0).normal(0.0, 0.05, XTTS_REFERENCE_RATE)
         conditioning = self._conditioning_from([noise.astype(np.float32)], params)
         language = self._config.default_language
         if language not in self._languages:

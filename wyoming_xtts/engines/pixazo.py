@@ -8,14 +8,25 @@ cannot afford. The output file lives on a public CDN and is fetched without the 
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import httpx
 import numpy as np
 
+from ..core.audio import XTTS_OUTPUT_RATE
 from ..core.errors import ErrorCode, SpeechError
-from .cloud import SAMPLE_RATE, CloudJob
-from .http import RetryPolicy, Secret, download_audio, error_for_response, json_object, send
+from .cloud import CloudJob
+from .http import (
+    PollSchedule,
+    RetryPolicy,
+    Secret,
+    download_audio,
+    error_for_response,
+    failure_reason,
+    json_object,
+    send,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -23,8 +34,7 @@ DEFAULT_BASE_URL = "https://gateway.pixazo.ai"
 _GENERATE_PATH = "/voice-clone/v1/xtts-v2/generate"
 _STATUS_PATH = "/v2/requests/status/"
 _KEY_HEADER = "Ocp-Apim-Subscription-Key"
-_POLL_DELAYS_S = (0.25, 0.25, 0.5, 0.5, 0.75, 1.0, 1.5)
-_MAX_POLL_DELAY_S = 2.0
+_POLLS = PollSchedule(backoff_s=(0.25, 0.25, 0.5, 0.5, 0.75, 1.0, 1.5), every_s=2.0)
 _DONE, _FAILED = "COMPLETED", ("FAILED", "ERROR")
 
 
@@ -85,18 +95,15 @@ class PixazoProvider:
             secret=self._secret,
             headers={},
             policy=self._retry,
-            sample_rate=SAMPLE_RATE,
+            sample_rate=XTTS_OUTPUT_RATE,
         )
 
     async def close(self) -> None:
         """Pixazo offers no way to cancel a queued request: nothing to wait for."""
 
     async def _until_done(self, client: httpx.AsyncClient, request_id: str) -> dict[str, Any]:
-        polls = 0
-        while True:
-            delay = _POLL_DELAYS_S[polls] if polls < len(_POLL_DELAYS_S) else _MAX_POLL_DELAY_S
+        for polls, delay in enumerate(_POLLS.delays(time.monotonic()), start=1):
             await asyncio.sleep(delay)
-            polls += 1
             response = await self._send(
                 client, "GET", self._base + _STATUS_PATH + request_id, idempotent=True
             )
@@ -108,10 +115,11 @@ class PixazoProvider:
                 _LOGGER.debug("Pixazo request %s done after %d polls", request_id, polls)
                 return status
             if state in _FAILED:
-                reason = self._secret.redact(str(status.get("error") or "no reason given"))[:300]
+                reason = failure_reason(self._secret, status.get("error"))
                 raise SpeechError(
                     ErrorCode.PROVIDER_FAILED, f"{self.name}: the request {state} ({reason})."
                 )
+        raise AssertionError("the poll schedule never ends")  # pragma: no cover
 
     async def _send(
         self, client: httpx.AsyncClient, method: str, url: str, *, idempotent: bool, **kwargs: Any

@@ -15,8 +15,7 @@ import torch
 from torch.nn.utils import parametrize
 from TTS.tts.models.xtts import Xtts
 
-from ..core.settings import Precision
-from .base import EngineUnavailableError
+from .base import EngineUnavailableError, Precision
 
 _LOGGER = logging.getLogger(__name__)
 

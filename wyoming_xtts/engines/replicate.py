@@ -21,16 +21,18 @@ from typing import Any
 import httpx
 import numpy as np
 
-from ..core.audio import encode_reference
+from ..core.audio import XTTS_OUTPUT_RATE, encode_reference
 from ..core.errors import ErrorCode, SpeechError
 from ..core.voices import Voice
-from .cloud import SAMPLE_RATE, CloudJob
+from .cloud import CloudJob
 from .http import (
+    PollSchedule,
     RetryPolicy,
     Secret,
     decode_output,
     download_audio,
     error_for_response,
+    failure_reason,
     json_object,
     same_origin,
     send,
@@ -58,12 +60,9 @@ once the create has answered with its id, so a client that hangs up during the w
 canceled at most this long after (+ one round trip): kept under the 5 s promised."""
 
 _TRUSTED_OUTPUT_HOSTS = ("replicate.delivery",)
-_FINE_POLL_S = 0.25
-_FINE_POLL_WINDOW_S = 15.0
-"""A prediction that outlasts the create's short wait is polled every 0.25 s until it is this
+_POLLS = PollSchedule(backoff_s=(0.5, 0.75, 1.0, 1.5), every_s=2.0, fine_window_s=15.0)
+"""A prediction that outlasts the create's short wait is polled every 0.25 s until it is 15 s
 old (a warm model finishes by then), then ever less often (a cold start takes minutes)."""
-_POLL_DELAYS_S = (0.5, 0.75, 1.0, 1.5)
-_MAX_POLL_DELAY_S = 2.0
 _TERMINAL = {"succeeded", "failed", "canceled"}
 _CANCEL_GRACE_S = 5.0
 
@@ -155,15 +154,10 @@ class ReplicateProvider:
     async def _until_done(
         self, client: httpx.AsyncClient, prediction: dict[str, Any], created: float
     ) -> dict[str, Any]:
-        polls = slow_polls = 0
+        polls = 0
+        delays = _POLLS.delays(created)
         while prediction.get("status") not in _TERMINAL:
-            if time.monotonic() - created < _FINE_POLL_WINDOW_S:
-                delay = _FINE_POLL_S
-            else:
-                later = _POLL_DELAYS_S[slow_polls : slow_polls + 1]
-                delay = later[0] if later else _MAX_POLL_DELAY_S
-                slow_polls += 1
-            await asyncio.sleep(delay)
+            await asyncio.sleep(next(delays))
             polls += 1
             response = await self._send(
                 client, "GET", self._prediction_url(prediction), idempotent=True
@@ -229,7 +223,7 @@ class ReplicateProvider:
     ) -> np.ndarray:
         status = prediction.get("status")
         if status != "succeeded":
-            reason = self._secret.redact(str(prediction.get("error") or "no reason given"))[:300]
+            reason = failure_reason(self._secret, prediction.get("error"))
             raise SpeechError(
                 ErrorCode.PROVIDER_FAILED, f"{self.name}: the prediction {status} ({reason})."
             )
@@ -240,7 +234,7 @@ class ReplicateProvider:
             raise SpeechError(ErrorCode.PROVIDER_BAD_AUDIO, f"{self.name} returned no audio URL.")
         if output.startswith("data:"):
             data = _decode_data_uri(output, self.name)
-            return await asyncio.to_thread(decode_output, data, self.name, SAMPLE_RATE)
+            return await asyncio.to_thread(decode_output, data, self.name, XTTS_OUTPUT_RATE)
         return await download_audio(
             client,
             output,
@@ -248,7 +242,7 @@ class ReplicateProvider:
             secret=self._secret,
             headers=self._auth() if self._trusted(output) else {},
             policy=self._retry,
-            sample_rate=SAMPLE_RATE,
+            sample_rate=XTTS_OUTPUT_RATE,
         )
 
     def _trusted(self, url: str) -> bool:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from TTS.tts.models.xtts import Xtts
 
+from ..core.audio import XTTS_REFERENCE_RATE
 from ..core.errors import ErrorCode, SpeechError
 from ..core.voices import GenerationSettings
 from ..text.speech_budget import max_speech_seconds
@@ -31,7 +32,7 @@ from .streaming_decoder import DecoderGeometry, StreamingDecoder
 
 _LOGGER = logging.getLogger(__name__)
 
-SECONDS_PER_TOKEN = 1024 / 22_050
+SECONDS_PER_TOKEN = 1024 / XTTS_REFERENCE_RATE
 """Audio one GPT token stands for (before any speed change): 46.4 ms."""
 
 

@@ -9,10 +9,21 @@ nor wait for audio. One `Admission` is shared by all the connections of a server
 import ipaddress
 import logging
 from dataclasses import dataclass
+from enum import StrEnum
+
+from ...core.networks import IpNetwork
 
 _LOGGER = logging.getLogger(__name__)
 
-IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+class Refusal(StrEnum):
+    """Why a connection is not admitted."""
+
+    NOT_ALLOWED = "not-allowed"
+    """The client is outside --allow: closed without a word."""
+
+    TOO_MANY_CONNECTIONS = "too-many-connections"
+    """--max-connections are open: told so (`too-many-connections`), then closed."""
 
 
 @dataclass(frozen=True)
@@ -29,18 +40,6 @@ class AdmissionPolicy:
     """Client networks that may connect (empty: any). Unix sockets and stdio are local."""
 
 
-def parse_networks(text: str) -> tuple[IpNetwork, ...]:
-    """`192.168.1.0/24,127.0.0.1` → networks; raises ValueError naming a bad entry."""
-    networks = []
-    for entry in (part.strip() for part in text.split(",")):
-        if entry:
-            try:
-                networks.append(ipaddress.ip_network(entry, strict=False))
-            except ValueError:
-                raise ValueError(f"{entry!r} is not an IP address or network") from None
-    return tuple(networks)
-
-
 class Admission:
     """Counts open connections and checks clients against the policy."""
 
@@ -48,12 +47,7 @@ class Admission:
         self.policy = policy
         self._open = 0
 
-    @property
-    def open_connections(self) -> int:
-        """Connections admitted and not yet released."""
-        return self._open
-
-    def admit(self, peer: object) -> str | None:
+    def admit(self, peer: object) -> Refusal | None:
         """Take a slot for a client; returns why it is refused, or None when admitted.
 
         `peer` is what the socket reports (`(host, port, ...)` for TCP, '' for a Unix socket).
@@ -64,10 +58,10 @@ class Admission:
                 address = address.ipv4_mapped
             if not any(address in network for network in self.policy.allowed_networks):
                 _LOGGER.warning("Refused a connection from %s: not in --allow", address)
-                return "not-allowed"
+                return Refusal.NOT_ALLOWED
         if self._open >= self.policy.max_connections:
             _LOGGER.warning("Refused a connection: %d already open (--max-connections)", self._open)
-            return "too-many-connections"
+            return Refusal.TOO_MANY_CONNECTIONS
         self._open += 1
         return None
 

@@ -20,11 +20,6 @@ _MDNS_GROUP = ("224.0.0.251", 5353)
 _ANY_ADDRESS = ("", "0.0.0.0", "::")
 
 
-def default_service_name() -> str:
-    """`wyoming-xtts-<host name>`: unique on a home network, recognisable in Home Assistant."""
-    return f"wyoming-xtts-{socket.gethostname().split('.')[0]}"
-
-
 def advertised_host(bind_host: str, override: str | None = None) -> str:
     """The IPv4 address to announce for a server listening on `bind_host`."""
     if override:

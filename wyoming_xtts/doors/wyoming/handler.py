@@ -38,7 +38,7 @@ from wyoming.tts import (
 from ...core.audio import PCM_SAMPLE_WIDTH
 from ...core.errors import ErrorCode, SpeechError
 from ...core.service import Core
-from .admission import Admission
+from .admission import Admission, Refusal
 from .info import build_info
 from .wire import WireError, WireLimits, read_event
 
@@ -142,7 +142,7 @@ class WyomingTtsHandler(AsyncEventHandler):
         """Admit the client, then read events with bounded sizes until it leaves."""
         refusal = self._admission.admit(self.writer.get_extra_info("peername"))
         if refusal is not None:
-            if refusal == ErrorCode.TOO_MANY_CONNECTIONS:
+            if refusal is Refusal.TOO_MANY_CONNECTIONS:
                 with contextlib.suppress(ConnectionError):
                     await self._error(
                         ErrorCode.TOO_MANY_CONNECTIONS,

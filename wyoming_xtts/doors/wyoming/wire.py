@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from wyoming.event import Event
 
-from ...core.errors import ErrorCode
+from ...core.errors import ErrorCode, SpeechError
 
 _TYPE = "type"
 _DATA = "data"
@@ -37,15 +37,13 @@ class WireLimits:
     """Binary payload of one event (a TTS server receives no audio; this is for odd clients)."""
 
 
-class WireError(Exception):
+class WireError(SpeechError):
     """An event that cannot be accepted; `resumable` when the next event can still be read."""
 
     def __init__(
         self, code: ErrorCode, message: str, resumable: bool, event_type: str | None = None
     ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(code, message)
         self.resumable = resumable
         self.event_type = event_type
         """The refused event's type, when its header could be read."""
