@@ -11,7 +11,7 @@ runs interleaved:
    and the playback stalls a listener would hear, for the reply sent as one prediction (what
    a proxy without segmentation does), segments one at a time, and segments pipelined.
 
-    .venv/bin/python benchmarks/cloud_proxy.py [--runs 15] [--provider-latency 0.6]
+    .venv/bin/python -m benchmarks.cloud_proxy [--runs 15] [--provider-latency 0.6]
 
 The provider model (fixed latency + time per character, audio per character) is a stated
 simulation: no real provider is reachable from the machines this project is built on.
@@ -36,8 +36,6 @@ import httpx
 import soundfile
 from wyoming.client import AsyncTcpClient
 from wyoming.tts import Synthesize, SynthesizeVoice
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.clips import write_profile
 from tests.fake_providers import REPLICATE_TOKEN, REPLICATE_VERSION, FakeReplicate

@@ -7,13 +7,12 @@ actually ends is measured, then the time until the next client's first audio (th
 on). Cloud engine: the same against the local Replicate fake, measuring the time until the
 prediction's cancel request reaches the provider.
 
-    .venv/bin/python benchmarks/disconnect.py [--runs 10] [--model-dir DIR]
+    .venv/bin/python -m benchmarks.disconnect [--runs 10] [--model-dir DIR]
 """
 
 import argparse
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import AsyncGenerator, Sequence
@@ -26,8 +25,6 @@ from wyoming.client import AsyncTcpClient
 from wyoming.event import async_read_event, async_write_event
 from wyoming.server import AsyncTcpServer
 from wyoming.tts import Synthesize, SynthesizeVoice
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.clips import write_profile
 from tests.fake_providers import REPLICATE_TOKEN, FakeReplicate

@@ -13,20 +13,16 @@ and, sampling freely with the same seed, after how many tokens the two sequences
 Random weights lack the outlier activations of trained language models, which are what
 usually hurts int8 most: run it with `--checkpoint` on the real weights to know for them.
 
-    .venv/bin/python benchmarks/int8_effect.py [--checkpoint DIR] [--runs 5]
+    .venv/bin/python -m benchmarks.int8_effect [--checkpoint DIR] [--runs 5]
 """
 
 import argparse
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from TTS.tts.configs.xtts_config import XttsConfig
 from TTS.tts.models.xtts import Xtts
 

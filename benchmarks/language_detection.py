@@ -10,18 +10,15 @@ server's own `LanguageDetector`, in the situations a voice profile creates:
 and prints, for each, how often the choice is right, wrong, or left undecided (the segment
 then keeps the previous segment's language), plus the time per decision.
 
-    .venv/bin/python benchmarks/language_detection.py
+    .venv/bin/python -m benchmarks.language_detection
 """
 
 import itertools
 import platform
-import sys
 import time
 import tomllib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from wyoming_xtts.text.language_detection import MIN_CONFIDENCE, MIN_LETTERS, LanguageDetector
 

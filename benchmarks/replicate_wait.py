@@ -8,20 +8,17 @@ test suite's local Replicate stand-in (the real service is not reachable from th
 the time from create to decoded audio minus the prediction's own duration, for predictions of
 several lengths, and the time from a hang-up to the cancel reaching the provider.
 
-    .venv/bin/python benchmarks/replicate_wait.py [--waits 10 4] [--runs 3]
+    .venv/bin/python -m benchmarks.replicate_wait [--waits 10 4] [--runs 3]
 """
 
 import argparse
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.clips import write_profile
 from tests.fake_providers import REPLICATE_TOKEN, REPLICATE_VERSION, FakeReplicate

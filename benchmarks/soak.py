@@ -16,7 +16,7 @@ concurrent clients for `--minutes`, each looping over a random mix of:
 It prints request counts, failures (any is a bug), p50/p99 time to first audio and describe
 latency, and the server's memory at the start, the end and its peak. Loopback only.
 
-    .venv/bin/python benchmarks/soak.py [--clients 16] [--minutes 3]
+    .venv/bin/python -m benchmarks.soak [--clients 16] [--minutes 3]
 """
 
 import argparse
@@ -42,8 +42,6 @@ from wyoming.tts import (
     SynthesizeStop,
     SynthesizeVoice,
 )
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.clips import write_profile
 from tests.fake_providers import REPLICATE_TOKEN, FakeReplicate

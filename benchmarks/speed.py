@@ -11,7 +11,7 @@ Random weights never stop on their own: every generation runs to the text's spee
 (`speech_budget.py`, ~6 characters per second + 1.5 s), and the stock path is given the same
 number of tokens as `max_new_tokens`, so both produce the same amount of audio.
 
-    .venv/bin/python benchmarks/speed.py [--runs 3] [--device cpu|cuda] [--precisions fp32,int8]
+    .venv/bin/python -m benchmarks.speed [--runs 3] [--device cpu|cuda] [--precisions fp32,int8]
 """
 
 import argparse
@@ -27,8 +27,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from wyoming.event import async_read_event, async_write_event
 from wyoming.info import Describe
@@ -56,7 +54,8 @@ LONG = "The garage door has been open for twenty minutes now."
 TINY = "Done."
 STUDIO_SPEAKER = "Ana Florence"  # ships with its latents: never any conditioning
 CLIENTS = 4
-WORKERS = Path(__file__).with_name("speed_workers.py")
+WORKERS = "benchmarks.speed_workers"
+_REPO = Path(__file__).resolve().parents[1]
 
 
 def tokens_for(text: str) -> int:
@@ -88,8 +87,10 @@ class Worker:
     async def start(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
-            str(WORKERS),
+            "-m",
+            WORKERS,
             *self._argv,
+            cwd=_REPO,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=self._log.open("ab"),

@@ -25,9 +25,6 @@ from typing import Any
 import numpy as np
 import soundfile
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from wyoming.server import AsyncTcpServer
 
 from wyoming_xtts.core.settings import Settings

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from zeroconf.asyncio import AsyncZeroconf
 
-from wyoming_xtts.core.settings import default_service_name, parse_settings
+from wyoming_xtts.core.options import default_service_name
+from wyoming_xtts.core.settings import parse_settings
 from wyoming_xtts.doors.wyoming.discovery import SERVICE_TYPE, ZeroconfAnnouncer, advertised_host
 
 from .conftest import free_port

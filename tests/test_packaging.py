@@ -1,11 +1,17 @@
-"""The Dockerfile and the Home Assistant add-on use only options the server has."""
+"""The Dockerfile and the Home Assistant add-on use only options the server has, every
+option is declared once, and the README's options table is the declared one."""
 
+import json
 import re
+import subprocess
+import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from wyoming_xtts.core.settings import parse_settings
+from wyoming_xtts.core.options import OPTIONS, addon_environment, addon_option_names, readme_table
+from wyoming_xtts.core.settings import Settings, parse_settings
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_VALUES = {
@@ -19,6 +25,22 @@ SAMPLE_VALUES = {
 }
 
 
+def test_every_settings_field_has_exactly_one_option() -> None:
+    declared = [option.field for option in OPTIONS]
+
+    assert sorted(declared) == sorted(field.name for field in fields(Settings))
+    assert len({option.name for option in OPTIONS}) == len(OPTIONS)
+
+
+def test_the_readme_options_table_is_the_declared_one() -> None:
+    readme = (REPO / "README.md").read_text()
+
+    assert readme_table(Settings()) in readme, (
+        "README's options table differs from the declared options: paste the output of "
+        "`python -m wyoming_xtts.core.options readme`"
+    )
+
+
 @pytest.mark.parametrize("path", ["Dockerfile", "homeassistant-addon/run.sh"])
 def test_every_environment_variable_set_for_the_server_is_an_option(path: str) -> None:
     names = set(re.findall(r"WYOMING_XTTS_([A-Z_]+)", (REPO / path).read_text()))
@@ -27,25 +49,57 @@ def test_every_environment_variable_set_for_the_server_is_an_option(path: str) -
 
     settings = parse_settings([], env)
 
-    unknown = [name for name in names if name.lower() not in _option_names()]
-    assert unknown == []
+    assert names <= {option.environment.removeprefix("WYOMING_XTTS_") for option in OPTIONS}
     assert settings.voices_dir.is_absolute()
 
 
-def test_every_add_on_option_is_passed_to_the_server() -> None:
+def test_every_add_on_option_reaches_the_server() -> None:
     config = (REPO / "homeassistant-addon" / "config.yaml").read_text()
     options = re.search(r"^options:\n((?:  .+\n)+)", config, re.MULTILINE)
     assert options
-    names = re.findall(r"^  (\w+):", options.group(1), re.MULTILINE)
-    run_script = (REPO / "homeassistant-addon" / "run.sh").read_text()
+    names = set(re.findall(r"^  (\w+):", options.group(1), re.MULTILINE))
 
-    assert names and all(f"'{name}'" in run_script for name in names)
+    assert names == addon_option_names()
     assert "discovery:\n  - wyoming" in config
 
 
-def _option_names() -> set[str]:
-    from wyoming_xtts.core.settings import Settings
+def test_add_on_options_become_the_servers_settings(tmp_path: Path) -> None:
+    addon = {
+        "engine": "replicate",
+        "voices_dir": "/share/wyoming-xtts/voices",
+        "agree_cpml": True,
+        "device": "cpu",
+        "precision": "int8",
+        "default_voice": "",
+        "default_language": "de",
+        "replicate_api_token": "r8_secret",
+        "pixazo_api_key": "",
+        "cleanup_voice": True,
+        "language_detection": False,
+        "debug_logging": False,
+    }
+    (tmp_path / "options.json").write_text(json.dumps(addon))
+    printed = subprocess.run(
+        [sys.executable, "-m", "wyoming_xtts.core.options", "addon-environment"]
+        + [str(tmp_path / "options.json")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
-    fields = {name for name in Settings.__dataclass_fields__}
-    # Flags whose option name differs from the field they set.
-    return fields | {"no_builtin_speakers", "no_language_detection", "zeroconf"}
+    environment = addon_environment(addon)
+    settings = parse_settings([], environment)
+
+    assert printed.splitlines() == [f"export {k}={v}" for k, v in environment.items()]
+    assert environment["REPLICATE_API_TOKEN"] == "r8_secret"
+    assert "PIXAZO_API_KEY" not in environment
+    assert settings == Settings(
+        engine="replicate",
+        voices_dir=Path("/share/wyoming-xtts/voices"),
+        agree_cpml=True,
+        device="cpu",
+        precision="int8",
+        default_language="de",
+        cleanup_voice=True,
+        language_detection=False,
+    )

@@ -12,10 +12,9 @@ import torch.nn.functional as F
 from TTS.tts.configs.xtts_config import XttsConfig
 from TTS.tts.models.xtts import Xtts
 
-from wyoming_xtts.core.settings import Precision
 from wyoming_xtts.core.voices import GenerationSettings, Voice, VoiceLibrary
 from wyoming_xtts.engines import streaming_decoder
-from wyoming_xtts.engines.base import EngineUnavailableError
+from wyoming_xtts.engines.base import EngineUnavailableError, Precision
 from wyoming_xtts.engines.local import XttsEngine
 from wyoming_xtts.engines.precision import resolve_precision
 from wyoming_xtts.engines.streaming_decoder import StreamingDecoder

@@ -5,6 +5,7 @@ import logging
 from collections.abc import Mapping
 
 from .core.catalogue import VoiceCatalogue
+from .core.options import SECRET_VARIABLES
 from .core.service import Core
 from .core.settings import Settings
 from .core.speaking import SpeakingService, SpeakingSettings
@@ -63,14 +64,14 @@ def create_cloud_engine(settings: Settings, environ: Mapping[str, str] | None = 
     if settings.engine == "replicate":
         provider = replicate.ReplicateProvider(
             settings.provider_url or replicate.DEFAULT_BASE_URL,
-            load_secret(("REPLICATE_API_TOKEN",), settings.api_key_file, environ),
+            load_secret((SECRET_VARIABLES["replicate"],), settings.api_key_file, environ),
             settings.replicate_version or replicate.DEFAULT_VERSION,
             retry,
         )
     elif settings.engine == "pixazo":
         provider = pixazo.PixazoProvider(
             settings.provider_url or pixazo.DEFAULT_BASE_URL,
-            load_secret(("PIXAZO_API_KEY",), settings.api_key_file, environ),
+            load_secret((SECRET_VARIABLES["pixazo"],), settings.api_key_file, environ),
             retry,
         )
     else:

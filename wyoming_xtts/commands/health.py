@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from wyoming.client import AsyncClient
 from wyoming.info import Describe, Info
 
-from ..core.settings import DEFAULT_URI, ENV_PREFIX
+from ..core.options import ENV_PREFIX
+from ..core.settings import DEFAULT_URI
 
 DEFAULT_TIMEOUT_S = 5.0
 

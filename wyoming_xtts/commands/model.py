@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..core.settings import ENV_PREFIX
+from ..core.options import ENV_PREFIX
 from ..engines.base import EngineUnavailableError
 from ..engines.model_files import (
     REQUIRED_FILES,

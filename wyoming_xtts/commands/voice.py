@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..core.audio import inspect_clip
 from ..core.clip_preparation import ClipPreparationError, prepare_clip, write_clip
-from ..core.settings import ENV_PREFIX
+from ..core.options import ENV_PREFIX
 from ..core.voices import PROFILE_FILE, VoiceLibrary, VoiceProfile, is_valid_voice_name
 from ..text.languages import XTTS_LANGUAGES, normalize_language
 from . import options_anywhere

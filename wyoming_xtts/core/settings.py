@@ -2,28 +2,21 @@
 
 Every option can also be set with an environment variable named `WYOMING_XTTS_<OPTION>`
 (`--voices-dir` → `WYOMING_XTTS_VOICES_DIR`); the command line wins over the environment.
+Each field's type, default and reason are declared here, everything else about its option
+(name, checks, help, add-on name) in options.py; the parser is built from the two.
 """
 
 import argparse
 import logging
 import os
-import re
-import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 from .. import __version__
-from ..engines.base import PRECISIONS, Precision
-from ..text.languages import XTTS_LANGUAGES, normalize_language
-from .networks import parse_networks
-
-ENV_PREFIX = "WYOMING_XTTS_"
-"""Prefix of the environment variables that set options."""
-
-_N = TypeVar("_N", int, float)
+from ..engines.base import Precision
+from .options import ENV_PREFIX, OPTIONS, Option, SettingsError
 
 DEFAULT_URI = "tcp://0.0.0.0:10200"
 DEFAULT_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -31,13 +24,10 @@ DEFAULT_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 COMMAND_NAMES = ("say", "voice", "model", "health")
 """Sub-commands; without one, `wyoming-xtts` runs the server."""
 
-ENGINES = ("local", "replicate", "pixazo")
-"""Where speech is made: the local model, or a cloud provider."""
-
-_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
-_URI = re.compile(r"^(tcp://[^:/]*:\d+|unix://.+|stdio://)$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+_LICENCE_VARIABLE = "COQUI_TOS_AGREED"
+"""coqui-tts' own way of accepting the CPML; counts as --agree-cpml."""
 
 
 @dataclass(frozen=True)
@@ -151,10 +141,6 @@ def configure_logging(settings: Settings) -> None:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
-class SettingsError(ValueError):
-    """An option value that cannot work; the message says which and why."""
-
-
 def parse_settings(
     argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
@@ -182,33 +168,13 @@ def parse_command(
         extra(parser)
     args = parser.parse_args(argv)
     try:
-        return _validated(args), args
+        return _settings(args), args
     except SettingsError as err:
         parser.error(str(err))
         raise  # parser.error exits; this keeps type checkers informed
 
 
-def default_service_name() -> str:
-    """`wyoming-xtts-<host name>`: unique on a home network, recognisable in Home Assistant."""
-    return f"wyoming-xtts-{socket.gethostname().split('.')[0]}"
-
-
-def _env(env: Mapping[str, str], name: str) -> str | None:
-    return env.get(ENV_PREFIX + name.upper().replace("-", "_"))
-
-
-def _env_flag(env: Mapping[str, str], name: str) -> bool:
-    raw = _env(env, name)
-    if raw is None:
-        return False
-    value = raw.strip().lower()
-    if value not in _TRUE | _FALSE:
-        raise SystemExit(f"{ENV_PREFIX}{name.upper().replace('-', '_')}={raw!r} is not a boolean")
-    return value in _TRUE
-
-
 def _parser(env: Mapping[str, str], prog: str, description: str | None) -> argparse.ArgumentParser:
-    defaults = Settings()
     parser = argparse.ArgumentParser(
         prog=prog,
         description=(
@@ -217,183 +183,63 @@ def _parser(env: Mapping[str, str], prog: str, description: str | None) -> argpa
         + f" Every option can also be set as an environment variable {ENV_PREFIX}<OPTION>."
         + ("" if description else f" Other commands: {', '.join(COMMAND_NAMES)} (--help on each)."),
     )
-
-    def option(name: str, default: object, help_text: str, **kwargs: object) -> None:
-        from_env = _env(env, name)
-        parser.add_argument(
-            f"--{name}",
-            default=from_env if from_env is not None else default,
-            help=f"{help_text} (default: %(default)s)",
-            **kwargs,  # type: ignore[arg-type]
-        )
-
-    option("uri", defaults.uri, "where to listen: tcp://HOST:PORT, unix://PATH or stdio://")
-    option("engine", defaults.engine, "local, replicate or pixazo", choices=ENGINES)
-    option("voices-dir", defaults.voices_dir, "directory of voice profiles")
-    option("data-dir", defaults.data_dir, "writable directory for the model and caches")
-    option("model-dir", None, "XTTS-v2 checkpoint directory (else the release is downloaded)")
-    option("device", defaults.device, "auto, cpu, cuda or cuda:N")
-    option(
-        "precision",
-        defaults.precision,
-        "GPT precision: auto (fp16 on CUDA, fp32 on CPU), fp32, int8 (CPU, ~2x faster) or fp16",
-        choices=PRECISIONS,
-    )
-    option(
-        "first-chunk-tokens",
-        defaults.first_chunk_tokens,
-        "GPT tokens (46 ms each) before a sentence's first audio is sent (2-48)",
-    )
-    option("default-voice", None, "voice for requests that name none (else the first profile)")
-    option(
-        "default-language",
-        defaults.default_language,
-        "language of voices that name none, e.g. the built-in speakers",
-    )
-    option("samples-per-chunk", defaults.samples_per_chunk, "samples per audio chunk")
-    option("max-text-chars", defaults.max_text_chars, "longest text of one response")
-    option("log-format", defaults.log_format, "Python logging format")
-    option("provider-url", None, "cloud provider API base URL (default: the real one)")
-    option(
-        "api-key-file",
-        None,
-        "file with the provider API key (else REPLICATE_API_TOKEN / PIXAZO_API_KEY)",
-    )
-    option("replicate-version", None, "lucataco/xtts-v2 version id (default: the pinned one)")
-    option("provider-timeout", defaults.provider_timeout, "seconds per segment at a cloud provider")
-    option(
-        "segments-in-flight", defaults.segments_in_flight, "cloud predictions of one reply at once"
-    )
-    option(
-        "provider-concurrency",
-        defaults.provider_concurrency,
-        "cloud predictions at once, all clients",
-    )
-
-    def flag(name: str, help_text: str, also: bool = False) -> None:
-        parser.add_argument(
-            f"--{name}", action="store_true", default=_env_flag(env, name) or also, help=help_text
-        )
-
-    flag(
-        "cleanup-voice",
-        "ask the cloud provider to denoise reference clips (voice.toml can override)",
-    )
-    parser.add_argument(
-        "--zeroconf",
-        nargs="?",
-        const=default_service_name(),
-        default=_env(env, "zeroconf"),
-        metavar="NAME",
-        help="announce the server over mDNS so Home Assistant discovers it "
-        "(default name: %(const)s)",
-    )
-    option("max-connections", defaults.max_connections, "connections open at once (1-10000)")
-    option("idle-timeout", defaults.idle_timeout, "seconds before a silent connection is closed")
-    option(
-        "allow",
-        defaults.allow,
-        "client networks allowed, e.g. 192.168.1.0/24,127.0.0.1 (default: any)",
-    )
-    option("zeroconf-host", None, "address to announce (default: this machine's LAN address)")
-    flag(
-        "no-language-detection",
-        "voices always speak their first language (see voice.toml detect_language)",
-    )
-    flag("deepspeed", "run the GPT through DeepSpeed inference kernels (CUDA, needs deepspeed)")
-    flag("no-builtin-speakers", "do not offer the model's built-in studio speakers as voices")
-    flag(
-        "agree-cpml",
-        "accept the non-commercial CPML licence of the XTTS-v2 weights so they can be "
-        "downloaded (also COQUI_TOS_AGREED=1)",
-        also=env.get("COQUI_TOS_AGREED") == "1",
-    )
-    flag("debug", "log debug messages")
+    defaults = Settings()
+    for option in OPTIONS:
+        _add(parser, option, env, getattr(defaults, option.field))
     parser.add_argument("--version", action="version", version=__version__)
     return parser
 
 
-def _seconds(name: str, raw: object, low: float, high: float) -> float:
-    return _in_range(name, raw, float, low, high, "a number of seconds")
-
-
-def _networks(raw: str) -> str:
-    try:
-        parse_networks(raw)
-    except ValueError as err:
-        raise SettingsError(f"--allow: {err}") from None
-    return raw.strip()
-
-
-def _positive_int(name: str, raw: object, low: int, high: int) -> int:
-    return _in_range(name, raw, int, low, high, "a whole number")
-
-
-def _in_range(
-    name: str, raw: object, parse: Callable[[str], _N], low: _N, high: _N, kind: str
-) -> _N:
-    """`raw` parsed and checked against [low, high]; `SettingsError` naming the option if not."""
-    try:
-        value = parse(str(raw))
-    except ValueError:
-        raise SettingsError(f"--{name} must be {kind}, not {raw!r}") from None
-    if not low <= value <= high:
-        shown = [f"{x:g}" if isinstance(x, float) else str(x) for x in (low, high, value)]
-        raise SettingsError(f"--{name} must be between {shown[0]} and {shown[1]}, not {shown[2]}")
-    return value
-
-
-def _validated(args: argparse.Namespace) -> Settings:
-    if not _URI.match(args.uri):
-        raise SettingsError(
-            f"--uri {args.uri!r} must look like tcp://0.0.0.0:10200, unix://PATH or stdio://"
+def _add(
+    parser: argparse.ArgumentParser, option: Option, env: Mapping[str, str], default: object
+) -> None:
+    given = env.get(option.environment)
+    if option.switch:
+        on = _flag(option, given) or (
+            option.field == "agree_cpml" and env.get(_LICENCE_VARIABLE) == "1"
         )
-    if not _DEVICE.match(args.device):
-        raise SettingsError(f"--device {args.device!r} must be auto, cpu, cuda or cuda:N")
-    language = normalize_language(args.default_language)
-    if language is None:
-        raise SettingsError(
-            f"--default-language {args.default_language!r} is not one XTTS-v2 speaks "
-            f"({', '.join(XTTS_LANGUAGES)})"
+        parser.add_argument(
+            f"--{option.name}",
+            action="store_true",
+            default=on,
+            dest=option.field,
+            help=option.meaning,
         )
-    timeout = _seconds("provider-timeout", args.provider_timeout, 1.0, 3600.0)
-    if args.zeroconf and not args.uri.startswith("tcp://"):
-        raise SettingsError("--zeroconf announces a TCP server: use a tcp:// --uri with it")
-    if args.provider_url and not re.match(r"^https?://[^\s/]+", args.provider_url):
-        raise SettingsError(
-            f"--provider-url {args.provider_url!r} must be an http:// or https:// URL"
-        )
-    return Settings(
-        uri=args.uri,
-        engine=args.engine,
-        voices_dir=Path(args.voices_dir).expanduser(),
-        data_dir=Path(args.data_dir).expanduser(),
-        model_dir=Path(args.model_dir).expanduser() if args.model_dir else None,
-        device=args.device,
-        precision=args.precision,
-        deepspeed=args.deepspeed,
-        first_chunk_tokens=_positive_int("first-chunk-tokens", args.first_chunk_tokens, 2, 48),
-        default_voice=args.default_voice or None,
-        default_language=language,
-        builtin_speakers=not args.no_builtin_speakers,
-        samples_per_chunk=_positive_int("samples-per-chunk", args.samples_per_chunk, 64, 65536),
-        max_text_chars=_positive_int("max-text-chars", args.max_text_chars, 1, 1_000_000),
-        agree_cpml=args.agree_cpml,
-        provider_url=args.provider_url or None,
-        api_key_file=Path(args.api_key_file).expanduser() if args.api_key_file else None,
-        replicate_version=args.replicate_version or None,
-        cleanup_voice=args.cleanup_voice,
-        provider_timeout=timeout,
-        segments_in_flight=_positive_int("segments-in-flight", args.segments_in_flight, 1, 16),
-        provider_concurrency=_positive_int(
-            "provider-concurrency", args.provider_concurrency, 1, 64
-        ),
-        max_connections=_positive_int("max-connections", args.max_connections, 1, 10_000),
-        idle_timeout=_seconds("idle-timeout", args.idle_timeout, 1.0, 86_400.0),
-        allow=_networks(args.allow),
-        zeroconf_name=args.zeroconf or None,
-        zeroconf_host=args.zeroconf_host or None,
-        language_detection=not args.no_language_detection,
-        debug=args.debug,
-        log_format=args.log_format,
+        return
+    shown = option.when_unset if default in (None, "") and option.when_unset else default
+    parser.add_argument(
+        f"--{option.name}",
+        dest=option.field,
+        default=given,
+        choices=option.choices or None,
+        nargs="?" if option.bare_value else None,
+        const=option.bare_value() if option.bare_value else None,
+        metavar="NAME" if option.bare_value else None,
+        help=f"{option.meaning} (default: {shown})".replace("%", "%%"),
     )
+
+
+def _flag(option: Option, raw: str | None) -> bool:
+    if raw is None:
+        return False
+    value = raw.strip().lower()
+    if value not in _TRUE | _FALSE:
+        raise SystemExit(f"{option.environment}={raw!r} is not a boolean")
+    return value in _TRUE
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """Each given value checked and converted by its option; absent ones keep the default."""
+    values: dict[str, object] = {}
+    for option in OPTIONS:
+        raw = getattr(args, option.field)
+        if option.switch:
+            values[option.field] = raw != option.inverted
+        elif raw is not None:
+            if option.choices and raw not in option.choices:
+                raise SettingsError(f"--{option.name} must be one of {', '.join(option.choices)}")
+            values[option.field] = option.parse(option.name, raw) if option.parse else raw
+    settings = Settings(**values)  # type: ignore[arg-type]
+    if settings.zeroconf_name and not settings.uri.startswith("tcp://"):
+        raise SettingsError("--zeroconf announces a TCP server: use a tcp:// --uri with it")
+    return settings

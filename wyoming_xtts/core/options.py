@@ -1,0 +1,399 @@
+"""Every server option, declared once.
+
+`Settings` (settings.py) holds each option's type, default and why it exists; `OPTIONS` here
+holds the rest: its command-line name, how its text is checked and turned into a value, what
+the README and `--help` say about it, and its name in the Home Assistant add-on. The parser,
+the validation, the environment variables, the README's options table (a test compares them)
+and the add-on's option mapping are all derived from these two.
+"""
+
+import re
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..engines.base import PRECISIONS
+from ..text.languages import XTTS_LANGUAGES, normalize_language
+from .networks import parse_networks
+
+ENV_PREFIX = "WYOMING_XTTS_"
+"""Prefix of the environment variables that set options."""
+
+ENGINES = ("local", "replicate", "pixazo")
+"""Where speech is made: the local model, or a cloud provider."""
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+_URI = re.compile(r"^(tcp://[^:/]*:\d+|unix://.+|stdio://)$")
+_HTTP_URL = re.compile(r"^https?://[^\s/]+")
+
+
+class SettingsError(ValueError):
+    """An option value that cannot work; the message says which and why."""
+
+
+def default_service_name() -> str:
+    """`wyoming-xtts-<host name>`: unique on a home network, recognisable in Home Assistant."""
+    return f"wyoming-xtts-{socket.gethostname().split('.')[0]}"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of the server (and of `say`, which takes them all)."""
+
+    field: str
+    """The `Settings` field it sets."""
+
+    meaning: str
+    """What it does, in one sentence or two: `--help` and the README's table say this."""
+
+    parse: Callable[[str, str], Any] | None = None
+    """Turns the text given into the field's value, or raises `SettingsError`; called with the
+    option's command-line name and the text. None: the text as it is."""
+
+    switch: bool = False
+    """Takes no value: given (or its variable set to 1, true, yes or on) means on."""
+
+    inverted: bool = False
+    """A switch that turns its field off: `--no-builtin-speakers` sets `builtin_speakers`."""
+
+    flag: str | None = None
+    """Command-line name when it is not the field's own (`zeroconf` for `zeroconf_name`)."""
+
+    choices: tuple[str, ...] = ()
+    """The only values accepted, when there is such a list."""
+
+    when_unset: str | None = None
+    """What the README says the default is when the field's default is None."""
+
+    bare_value: Callable[[], str] | None = None
+    """The value when the option is given with no value (`--zeroconf` alone)."""
+
+    addon: str | None = None
+    """Its name in the Home Assistant add-on's options (`homeassistant-addon/config.yaml`)."""
+
+    @property
+    def name(self) -> str:
+        """The command-line name, without the dashes."""
+        return self.flag or ("no-" if self.inverted else "") + self.field.replace("_", "-")
+
+    @property
+    def environment(self) -> str:
+        """The environment variable that sets it."""
+        return ENV_PREFIX + self.name.upper().replace("-", "_")
+
+
+def _in_range(kind: str, convert: Callable[[str], float], low: float, high: float) -> Any:
+    def parse(name: str, text: str) -> float:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise SettingsError(f"--{name} must be {kind}, not {text!r}") from None
+        if not low <= value <= high:
+            shown = [f"{x:g}" for x in (low, high, value)]
+            raise SettingsError(
+                f"--{name} must be between {shown[0]} and {shown[1]}, not {shown[2]}"
+            )
+        return value
+
+    return parse
+
+
+def _whole(low: int, high: int) -> Callable[[str, str], int]:
+    return _in_range("a whole number", int, low, high)  # type: ignore[no-any-return]
+
+
+def _seconds(low: float, high: float) -> Callable[[str, str], float]:
+    return _in_range("a number of seconds", float, low, high)  # type: ignore[no-any-return]
+
+
+def _matching(pattern: re.Pattern[str], shape: str) -> Callable[[str, str], str]:
+    def parse(name: str, text: str) -> str:
+        if not pattern.match(text):
+            raise SettingsError(f"--{name} {text!r} must {shape}")
+        return text
+
+    return parse
+
+
+def _unless_empty(parse: Callable[[str, str], Any]) -> Callable[[str, str], Any]:
+    """`parse` for a non-empty text; an empty one (a variable set to "") means unset."""
+    return lambda name, text: parse(name, text) if text else None
+
+
+def _path(name: str, text: str) -> Path | None:
+    return Path(text).expanduser() if text else None
+
+
+def _text_or_none(name: str, text: str) -> str | None:
+    return text or None
+
+
+def _language(name: str, text: str) -> str:
+    language = normalize_language(text)
+    if language is None:
+        raise SettingsError(
+            f"--{name} {text!r} is not one XTTS-v2 speaks ({', '.join(XTTS_LANGUAGES)})"
+        )
+    return language
+
+
+def _networks(name: str, text: str) -> str:
+    try:
+        parse_networks(text)
+    except ValueError as err:
+        raise SettingsError(f"--{name}: {err}") from None
+    return text.strip()
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "uri",
+        "Where to listen: `tcp://HOST:PORT`, `unix://PATH` or `stdio://`",
+        _matching(_URI, "look like tcp://0.0.0.0:10200, unix://PATH or stdio://"),
+    ),
+    Option(
+        "engine",
+        "`local` (XTTS-v2 on this machine), `replicate` or `pixazo` (cloud providers, see below)",
+        choices=ENGINES,
+        addon="engine",
+    ),
+    Option(
+        "voices_dir",
+        "Directory of voice profiles (only read)",
+        _path,
+        addon="voices_dir",
+    ),
+    Option(
+        "data_dir",
+        "Writable: the downloaded model (`models/`) and the latents cache (`latents/`)",
+        _path,
+    ),
+    Option(
+        "model_dir",
+        "An XTTS-v2 checkpoint directory: `config.json`, `model.pth`, `vocab.json`, optional "
+        "`speakers_xtts.pth`; fine-tuned checkpoints in this layout work too",
+        _path,
+        when_unset="*(download)*",
+    ),
+    Option(
+        "device",
+        "`auto` (CUDA if PyTorch sees a GPU, else CPU), `cpu`, `cuda`, `cuda:N`",
+        _matching(_DEVICE, "be auto, cpu, cuda or cuda:N"),
+        addon="device",
+    ),
+    Option(
+        "precision",
+        "The GPT's arithmetic: `auto` (fp16 on CUDA, fp32 on CPU), `fp32`, `int8` (CPU only: "
+        "weights quantised to 8 bits, 2.6-3× faster, output slightly different, see "
+        "[Speed](#speed)), `fp16` (CUDA only)",
+        choices=PRECISIONS,
+        addon="precision",
+    ),
+    Option(
+        "first_chunk_tokens",
+        "GPT tokens (46 ms of speech each) generated before a sentence's first audio is decoded "
+        "and sent (2-48); later pieces grow to 48 tokens. Smaller starts sooner; the audio is "
+        "the same",
+        _whole(2, 48),
+    ),
+    Option(
+        "deepspeed",
+        "Run the GPT through DeepSpeed's inference kernels (CUDA only; `pip install deepspeed` "
+        "first)",
+        switch=True,
+    ),
+    Option(
+        "default_voice",
+        "Voice for requests that name none",
+        _text_or_none,
+        when_unset="*(first profile)*",
+        addon="default_voice",
+    ),
+    Option(
+        "default_language",
+        "Language of the built-in speakers and of profiles that name none",
+        _language,
+        addon="default_language",
+    ),
+    Option(
+        "builtin_speakers",
+        "Do not list the model's 58 studio speakers as voices",
+        switch=True,
+        inverted=True,
+    ),
+    Option(
+        "allow",
+        "Client addresses or networks allowed to connect, comma-separated "
+        "(`192.168.1.0/24,127.0.0.1`); others are closed at once",
+        _networks,
+        when_unset="*(any)*",
+    ),
+    Option(
+        "max_connections",
+        "Connections open at once (1-10000); more get `too-many-connections` and are closed",
+        _whole(1, 10_000),
+    ),
+    Option(
+        "idle_timeout",
+        "Seconds a connection may stay silent while nothing is being spoken for it (1-86400); "
+        "then `idle` and closed",
+        _seconds(1.0, 86_400.0),
+    ),
+    Option(
+        "zeroconf_name",
+        "Announce the server over mDNS (`_wyoming._tcp`) so Home Assistant discovers it; "
+        "default name `wyoming-xtts-<host name>`; needs a `tcp://` URI",
+        _text_or_none,
+        flag="zeroconf",
+        bare_value=default_service_name,
+        when_unset="off",
+    ),
+    Option(
+        "zeroconf_host",
+        "Address to announce; default: the given bind address, or for `0.0.0.0` the address "
+        "of the interface that routes to the mDNS group",
+        _text_or_none,
+        when_unset="*(detected)*",
+    ),
+    Option(
+        "language_detection",
+        "Every voice speaks its first language (see [Language and text](#language-and-text))",
+        switch=True,
+        inverted=True,
+        addon="language_detection",
+    ),
+    Option(
+        "samples_per_chunk",
+        "Samples per `audio-chunk` event (64-65536)",
+        _whole(64, 65_536),
+    ),
+    Option(
+        "max_text_chars",
+        "Longest text of one response (plain or streamed), about five minutes of speech",
+        _whole(1, 1_000_000),
+    ),
+    Option(
+        "agree_cpml",
+        "Accept the CPML licence so the weights can be downloaded (`COQUI_TOS_AGREED=1` also "
+        "counts)",
+        switch=True,
+        addon="agree_cpml",
+    ),
+    Option(
+        "provider_url",
+        "Cloud provider base URL: `https://api.replicate.com/v1`, `https://gateway.pixazo.ai`",
+        _unless_empty(_matching(_HTTP_URL, "be an http:// or https:// URL")),
+        when_unset="*(the real API)*",
+    ),
+    Option(
+        "api_key_file",
+        "File holding the provider key (e.g. a Docker secret); else `REPLICATE_API_TOKEN` / "
+        "`PIXAZO_API_KEY`",
+        _path,
+        when_unset="*(environment)*",
+    ),
+    Option(
+        "replicate_version",
+        "lucataco/xtts-v2 version id (the pinned one is the version its page documents)",
+        _text_or_none,
+        when_unset="`684bc385…d55e`",
+    ),
+    Option(
+        "cleanup_voice",
+        "Ask the provider to denoise reference clips; `cleanup_voice` in a `voice.toml` "
+        "overrides it",
+        switch=True,
+        addon="cleanup_voice",
+    ),
+    Option(
+        "provider_timeout",
+        "Seconds one segment may take at the provider (create, wait, download), 1-3600",
+        _seconds(1.0, 3600.0),
+    ),
+    Option(
+        "segments_in_flight",
+        "Predictions of one reply running at once (1-16), so later sentences are ready before "
+        "playback reaches them",
+        _whole(1, 16),
+    ),
+    Option(
+        "provider_concurrency",
+        "Predictions running at once across all clients (1-64)",
+        _whole(1, 64),
+    ),
+    Option("debug", "Log at debug level (each segment spoken)", switch=True, addon="debug_logging"),
+    Option("log_format", "Python logging format"),
+)
+"""In the order `--help` and the README list them."""
+
+SECRET_VARIABLES = {"replicate": "REPLICATE_API_TOKEN", "pixazo": "PIXAZO_API_KEY"}
+"""The environment variable holding each cloud provider's key (or use --api-key-file)."""
+
+_ADDON_SECRETS = {"replicate_api_token": "replicate", "pixazo_api_key": "pixazo"}
+
+
+def readme_table(defaults: Any) -> str:
+    """The README's options table, from `OPTIONS` and the defaults of `Settings`."""
+    rows = ["| Option | Default | Meaning |", "|---|---|---|"]
+    for option in OPTIONS:
+        default = getattr(defaults, option.field)
+        if option.switch:
+            shown = "off"
+        elif option.when_unset is not None and default in (None, ""):
+            shown = option.when_unset
+        else:
+            shown = f"`{default:g}`" if isinstance(default, float) else f"`{default}`"
+        name = f"--{option.name}" + (" [NAME]" if option.bare_value else "")
+        rows.append(f"| `{name}` | {shown} | {option.meaning} |")
+    rows.append("| `--version` | | Print the version and exit |")
+    return "\n".join(rows) + "\n"
+
+
+def addon_environment(addon_options: dict[str, Any]) -> dict[str, str]:
+    """The environment a Home Assistant add-on's options stand for (see run.sh)."""
+    environment: dict[str, str] = {}
+    for option in OPTIONS:
+        if option.addon is None or option.addon not in addon_options:
+            continue
+        value = addon_options[option.addon]
+        if option.switch:
+            if bool(value) != option.inverted:
+                environment[option.environment] = "1"
+        elif value not in (None, ""):
+            environment[option.environment] = str(value)
+    for name, provider in _ADDON_SECRETS.items():
+        if addon_options.get(name):
+            environment[SECRET_VARIABLES[provider]] = str(addon_options[name])
+    return environment
+
+
+def addon_option_names() -> set[str]:
+    """Every add-on option the server understands."""
+    return {option.addon for option in OPTIONS if option.addon} | set(_ADDON_SECRETS)
+
+
+def _main(argv: list[str]) -> int:
+    """`python -m wyoming_xtts.core.options addon-environment OPTIONS.JSON`: `export` lines
+    for run.sh; `readme`: the README's options table."""
+    import json
+    import shlex
+
+    from .settings import Settings
+
+    if argv[:1] == ["readme"]:
+        print(readme_table(Settings()), end="")
+        return 0
+    if len(argv) == 2 and argv[0] == "addon-environment":
+        options = json.loads(Path(argv[1]).read_text())
+        for name, value in addon_environment(options).items():
+            print(f"export {name}={shlex.quote(value)}")
+        return 0
+    print(_main.__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
