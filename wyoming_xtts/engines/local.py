@@ -7,15 +7,11 @@ in the order the service hands them over.
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
 import errno
-import functools
-import gc
 import hashlib
 import logging
 import threading
-from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -36,6 +32,7 @@ from ..core.voices import GenerationSettings, Voice
 from ..text.languages import XTTS_LANGUAGES
 from .base import EngineInfo, EngineUnavailableError, Precision
 from .conditioning import Conditioning, ConditioningCache, ConditioningParams
+from .memory import release_freed_memory
 from .model_files import (
     SPEAKERS_FILE,
     check_checkpoint,
@@ -210,7 +207,7 @@ class XttsEngine:
         model.to(self._device)
         prepare_for_inference(model, self._precision)
         self._model = model
-        _release_freed_memory()
+        release_freed_memory()
 
         self._languages = tuple(code for code in xtts_config.languages if code in XTTS_LANGUAGES)
         if model.speaker_manager is not None:
@@ -333,7 +330,7 @@ class XttsEngine:
         The count is read here without a lock: a segment that arrives just after the check
         waits for the trim, never for more."""
         if self._segments_open == 0:
-            _release_freed_memory(collect=False)
+            release_freed_memory(collect=False)
 
     def _warm_up(self, params: ConditioningParams) -> None:
         """Condition on a second of noise and speak one piece, so that the first client does
@@ -404,27 +401,3 @@ def _check_deepspeed(device: str) -> None:
             "--deepspeed was requested but DeepSpeed is not installed: "
             "pip install deepspeed (it builds CUDA kernels on first use)."
         ) from None
-
-
-def _release_freed_memory(collect: bool = True) -> None:
-    """Give freed memory back to the system.
-
-    Loading holds the checkpoint's state dict next to the model (twice the weights),
-    quantisation replaces weights, generation grows and drops its KV cache tensor by tensor;
-    glibc keeps such freed memory mapped unless asked.
-    """
-    if collect:
-        gc.collect()
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's `malloc_trim`, looked up once (finding libc runs `ldconfig`); None elsewhere."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return None
-    trim: Callable[[int], int] | None = getattr(ctypes.CDLL(libc_name), "malloc_trim", None)
-    return trim

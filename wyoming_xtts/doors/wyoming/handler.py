@@ -1,7 +1,7 @@
 """Wyoming protocol handling: one handler per connection, events in, events out.
 
 The handler is a small state machine over the TTS events. It never synthesizes itself: each
-request becomes a `_Response` whose text is fed to the synthesis service by a per-connection
+request becomes a `Response` whose text is fed to the synthesis service by a per-connection
 worker task, so the connection keeps being read while audio is produced (a client that hangs
 up is noticed at once and its synthesis cancelled).
 
@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
@@ -40,6 +39,7 @@ from ...core.errors import ErrorCode, SpeechError
 from ...core.service import Core
 from .admission import Admission, Refusal
 from .info import build_info
+from .response import Response
 from .wire import WireError, WireLimits, read_event
 
 _LOGGER = logging.getLogger(__name__)
@@ -47,68 +47,12 @@ _LOGGER = logging.getLogger(__name__)
 _TEXT = "text"
 _VOICE = "voice"
 _VOICE_NAME = "name"
-_END_OF_TEXT = None
 
 MAX_PENDING_RESPONSES = 8
 """Requests one connection may have waiting behind the one being spoken."""
 
 _LINGER_S = 2.0
 _LINGER_BLOCK = 64 * 1024
-
-
-class _Response:
-    """The text of one request on its way to the synthesis service."""
-
-    def __init__(self, voice_name: str | None, streaming: bool, max_chars: int) -> None:
-        self.voice_name = voice_name
-        self.streaming = streaming
-        self.client_stopped = asyncio.Event()
-        """Set when the client has sent everything (immediately for a plain request)."""
-        self._max_chars = max_chars
-        self._chars = 0
-        self._pieces: asyncio.Queue[str | SpeechError | None] = asyncio.Queue()
-        self._closed = False
-        self.failure: SpeechError | None = None
-        """Set when the request itself is malformed: answered with this error, no audio."""
-
-    def add_text(self, text: str) -> None:
-        """Queue a piece of text; past the length limit, queue the error instead."""
-        if self._closed:
-            return
-        self._chars += len(text)
-        if self._chars > self._max_chars:
-            self.fail(
-                SpeechError(
-                    ErrorCode.TEXT_TOO_LONG,
-                    f"The text is longer than this server's limit of {self._max_chars} "
-                    "characters (--max-text-chars).",
-                )
-            )
-        else:
-            self._pieces.put_nowait(text)
-
-    def fail(self, error: SpeechError) -> None:
-        """End the text with an error: synthesis stops there and the client hears why."""
-        if not self._closed:
-            self._pieces.put_nowait(error)
-            self._closed = True
-
-    def end_text(self) -> None:
-        """No more text will come."""
-        if not self._closed:
-            self._pieces.put_nowait(_END_OF_TEXT)
-            self._closed = True
-
-    def abandon(self) -> None:
-        """Synthesis gave up on this response: drop whatever text still arrives."""
-        self._closed = True
-
-    async def text(self) -> AsyncIterator[str]:
-        """The pieces of text as they arrive."""
-        while (piece := await self._pieces.get()) is not _END_OF_TEXT:
-            if isinstance(piece, SpeechError):
-                raise piece
-            yield piece
 
 
 class WyomingTtsHandler(AsyncEventHandler):
@@ -132,9 +76,9 @@ class WyomingTtsHandler(AsyncEventHandler):
         self._responding = False
         self._last_activity = time.monotonic()
         self._linger = False
-        self._queue: asyncio.Queue[_Response] = asyncio.Queue()
+        self._queue: asyncio.Queue[Response] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
-        self._stream: _Response | None = None
+        self._stream: Response | None = None
         self._hang_up = asyncio.Event()
         """Set when a response must end the connection (a failed plain request)."""
 
@@ -305,11 +249,11 @@ class WyomingTtsHandler(AsyncEventHandler):
         stream.end_text()
         stream.client_stopped.set()
 
-    async def _start_response(self, data: dict[str, Any], streaming: bool) -> _Response:
+    async def _start_response(self, data: dict[str, Any], streaming: bool) -> Response:
         voice = data.get(_VOICE) or {}
         voice_name = voice.get(_VOICE_NAME) if isinstance(voice, dict) else None
         text = "" if streaming else data.get(_TEXT)
-        response = _Response(voice_name, streaming, self._max_text_chars)
+        response = Response(voice_name, streaming, self._max_text_chars)
         if not isinstance(voice, dict) or not isinstance(voice_name, (str, type(None))):
             response.failure = _bad_request("'voice' must be an object with a 'name' string.")
         elif not isinstance(text, str):
@@ -363,7 +307,7 @@ class WyomingTtsHandler(AsyncEventHandler):
         except (ConnectionError, asyncio.CancelledError):
             _LOGGER.debug("Client gone; stopping its synthesis")
 
-    async def _respond(self, response: _Response) -> None:
+    async def _respond(self, response: Response) -> None:
         audio_started = False
         failed = True
         try:
