@@ -71,6 +71,10 @@ class RecordingEngine:
     def segments_in_flight(self) -> int:
         return self.inner.segments_in_flight  # type: ignore[attr-defined]
 
+    @property
+    def cache_identity(self) -> str | None:
+        return self.inner.cache_identity  # type: ignore[attr-defined]
+
     async def start(self) -> None:
         await self.inner.start()  # type: ignore[attr-defined]
 

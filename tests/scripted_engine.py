@@ -16,6 +16,7 @@ class ScriptedEngine:
     languages: Sequence[str] = ("en",)
     max_concurrency = 1
     segments_in_flight = 1
+    cache_identity: str | None = None
 
     async def start(self) -> None:
         """Nothing to load."""

@@ -4,6 +4,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
+from .core.audio_cache import AudioCache
 from .core.catalogue import VoiceCatalogue
 from .core.options import SECRET_VARIABLES
 from .core.service import Core
@@ -104,6 +105,7 @@ def build_core(
                 detect_language=settings.language_detection,
             ),
             detector,
+            _audio_cache(settings),
         ),
         program=engine.info,
     )
@@ -129,3 +131,10 @@ async def serve(settings: Settings) -> None:
         await serve_wyoming(core, settings)
     finally:
         await engine.close()
+
+
+def _audio_cache(settings: Settings) -> AudioCache | None:
+    """The cache of finished audio `--audio-cache-mb` asks for (None: off)."""
+    if settings.audio_cache_mb == 0:
+        return None
+    return AudioCache(settings.data_dir / "audio-cache", settings.audio_cache_mb * 1_000_000)

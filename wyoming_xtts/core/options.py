@@ -324,6 +324,13 @@ OPTIONS: tuple[Option, ...] = (
         "Predictions running at once across all clients (1-64)",
         _whole(1, 64),
     ),
+    Option(
+        "audio_cache_mb",
+        "Megabytes of disk (in `DATA_DIR/audio-cache`) for finished audio of voices with a "
+        "`seed`, so a repeated announcement starts at once, byte for byte the same "
+        "(0: off; least recently used out)",
+        _whole(0, 1_000_000),
+    ),
     Option("debug", "Log at debug level (each segment spoken)", switch=True, addon="debug_logging"),
     Option("log_format", "Python logging format"),
 )

@@ -120,6 +120,9 @@ class Settings:
     language_detection: bool = True
     """Voices with several languages speak each segment in the language it is written in."""
 
+    audio_cache_mb: int = 256
+    """Disk space for finished audio of seeded voices, replayed for repeats (0: off)."""
+
     debug: bool = False
     """Log at DEBUG level."""
 

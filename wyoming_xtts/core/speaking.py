@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from ..text.language_detection import LanguageDetector, ReplyLanguage
 from ..text.segmentation import Segment, reply_segments
 from ..text.speech_budget import max_speech_seconds
 from .audio import PcmChunker, to_pcm16
+from .audio_cache import AudioCache
 from .errors import ErrorCode, SpeechError
 from .voices import Voice
 
@@ -47,10 +48,12 @@ class SpeakingService:
         engine: Engine,
         settings: SpeakingSettings,
         detector: LanguageDetector | None = None,
+        cache: AudioCache | None = None,
     ) -> None:
         self.engine = engine
         self._settings = settings
         self._detector = detector or LanguageDetector()
+        self._cache = cache
         # asyncio semaphores wake waiters in FIFO order, and a slot is held per segment, not
         # per response: a long reply cannot keep a short one waiting for more than a segment.
         self._slots = asyncio.Semaphore(engine.max_concurrency)
@@ -118,11 +121,7 @@ class SpeakingService:
             )
             # Closing explicitly (not at garbage collection) is what stops the engine
             # promptly when the client goes away mid-segment.
-            async with (
-                self._slots,
-                aclosing(self.engine.synthesize(segment.text, segment.language, voice)) as audio,
-                aclosing(self._within_budget(audio, segment, voice)) as pieces,
-            ):
+            async with aclosing(self._segment_audio(segment, voice)) as pieces:
                 async for piece in pieces:
                     yield index, piece
             index += 1
@@ -169,12 +168,62 @@ class SpeakingService:
 
     async def _whole_segment(self, segment: Segment, voice: Voice) -> list[np.ndarray]:
         self._check_language(voice, segment.language)
+        async with aclosing(self._segment_audio(segment, voice)) as pieces:
+            return [piece async for piece in pieces]
+
+    async def _segment_audio(
+        self, segment: Segment, voice: Voice
+    ) -> AsyncGenerator[np.ndarray, None]:
+        """One segment's audio: from the cache when it was spoken before, else from the
+        engine (holding one of its slots), stored once it has been spoken in full."""
+        key = None
+        if self._cache is not None and voice.generation.seed is not None:
+            key = await asyncio.to_thread(self._cache_key, segment, voice)  # stats the clips
+        if key is not None:
+            assert self._cache is not None
+            cached = await asyncio.to_thread(self._cache.get, key)
+            if cached is not None:
+                _LOGGER.debug("Segment from the audio cache: %r", segment.text)
+                yield cached
+                return
+        spoken: list[np.ndarray] = []
         async with (
             self._slots,
             aclosing(self.engine.synthesize(segment.text, segment.language, voice)) as audio,
             aclosing(self._within_budget(audio, segment, voice)) as pieces,
         ):
-            return [piece async for piece in pieces]
+            async for piece in pieces:
+                if key is not None:
+                    spoken.append(piece)
+                yield piece
+        # Reached only when the segment was spoken in full (a client gone closes us above).
+        if key is not None and spoken:
+            assert self._cache is not None
+            await asyncio.to_thread(self._cache.put, key, np.concatenate(spoken))
+
+    def _cache_key(self, segment: Segment, voice: Voice) -> str | None:
+        """The segment's key in the audio cache; None when its audio is not repeatable."""
+        identity = self.engine.cache_identity
+        if self._cache is None or identity is None:
+            return None
+        clips = []
+        for clip in voice.clips:
+            try:
+                stat = clip.stat()
+            except OSError:
+                return None  # the engine will say what is wrong with the voice
+            clips.append((str(clip), stat.st_size, stat.st_mtime_ns))
+        return self._cache.key(
+            {
+                "engine": identity,
+                "rate": self.sample_rate,
+                "text": segment.text,
+                "language": segment.language,
+                "voice": voice.name,
+                "clips": clips,
+                "generation": asdict(voice.generation),
+            }
+        )
 
     async def _within_budget(
         self, audio: AsyncIterator[np.ndarray], segment: Segment, voice: Voice

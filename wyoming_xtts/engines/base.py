@@ -67,6 +67,12 @@ class Engine(Protocol):
         segments and keeps later ones running while earlier ones play (cloud providers).
         """
 
+    @property
+    def cache_identity(self) -> str | None:
+        """Identifies everything in the engine that shapes its audio (weights, precision,
+        device), so finished audio can be kept; None when its audio cannot be repeated
+        exactly (cloud providers take no seed)."""
+
     async def start(self) -> None:
         """Load the model or open connections; raises with a clear message when it cannot."""
 

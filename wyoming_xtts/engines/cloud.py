@@ -126,6 +126,10 @@ class CloudEngine:
     def segments_in_flight(self) -> int:
         return self._settings.segments_in_flight
 
+    @property
+    def cache_identity(self) -> None:
+        return None  # the providers take no seed: no two readings are the same
+
     async def start(self) -> None:
         # Replicate may hold a create request open for up to 60 s (`Prefer: wait`).
         timeout = httpx.Timeout(connect=10.0, read=75.0, write=30.0, pool=None)

@@ -109,6 +109,7 @@ class XttsEngine:
         self._model: Xtts | None = None
         self._device = "cpu"
         self._precision: Precision = "fp32"
+        self._cache_identity: str | None = None
         self._languages: tuple[str, ...] = XTTS_LANGUAGES
         self._builtin: dict[str, Conditioning] = {}
         self._cache: ConditioningCache | None = None
@@ -145,6 +146,10 @@ class XttsEngine:
     def conditioning_computed(self) -> int:
         """How many times conditioning was computed rather than found in a cache."""
         return self._cache.computed if self._cache else 0
+
+    @property
+    def cache_identity(self) -> str | None:
+        return self._cache_identity
 
     async def start(self) -> None:
         await asyncio.wrap_future(self._executor.submit(self._load))
@@ -224,9 +229,11 @@ class XttsEngine:
             max_ref_len=int(xtts_config.max_ref_len),
             sound_norm_refs=bool(xtts_config.sound_norm_refs),
         )
+        fingerprint = _fingerprint(directory)
+        self._cache_identity = f"xtts-v2:{fingerprint}:{self._precision}:{self._device}"
         self._cache = ConditioningCache(
             directory=config.data_dir / "latents",
-            model_fingerprint=_fingerprint(directory),
+            model_fingerprint=fingerprint,
             params=params,
             compute=partial(self._compute_conditioning, params),
         )
