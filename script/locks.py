@@ -53,6 +53,8 @@ PYTHON_VERSION = "3.11"
 # Packages that only work as one release of each (coqui-tts refuses a torchaudio that is not
 # torch's own release, and torchaudio's releases lag torch's).
 _SAME_RELEASE = (("torch", "torchaudio"),)
+_BUILD_REQUIREMENTS = ".build-system.in"
+"""pyproject's build-system requirements, written next to the locks while they are made."""
 _DIGEST_PREFIX = "# pyproject-dependencies-sha256: "
 _PINNED = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.MULTILINE)
 
@@ -174,11 +176,13 @@ def write_locks(upgrade: bool) -> None:
     if upgrade:
         _raise_upper_bounds(uv)
     digest = dependency_digest(PYPROJECT.read_text())
-    with tempfile.TemporaryDirectory() as scratch:
-        build_in = Path(scratch) / "build-system.in"
-        build_in.write_text("\n".join(_build_system_requires()) + "\n")
+    # A fixed relative path: uv names it in the locks' "via" comments, which must not change
+    # from one run to the next.
+    build_in = LOCKS / _BUILD_REQUIREMENTS
+    build_in.write_text("\n".join(_build_system_requires()) + "\n")
+    try:
         for flavour in FLAVOURS.values():
-            _compile(uv, flavour, PYPROJECT, build_in, flavour.path, upgrade)
+            _compile(uv, flavour, PYPROJECT, build_in.relative_to(REPO), flavour.path, upgrade)
             text = flavour.path.read_text()
             flavour.path.write_text(
                 f"# Lock for `script/install {flavour.name}`: written by script/lock, "
@@ -186,6 +190,8 @@ def write_locks(upgrade: bool) -> None:
                 f"{_DIGEST_PREFIX}{digest}\n{text}"
             )
             print(f"wrote {flavour.path.relative_to(REPO)}", file=sys.stderr)
+    finally:
+        build_in.unlink(missing_ok=True)
 
 
 def _compile(
