@@ -74,6 +74,9 @@ class Option:
     addon: str | None = None
     """Its name in the Home Assistant add-on's options (`homeassistant-addon/config.yaml`)."""
 
+    also_on_when: str | None = None
+    """Another environment variable that turns this switch on when set to exactly "1"."""
+
     @property
     def name(self) -> str:
         """The command-line name, without the dashes."""
@@ -281,6 +284,7 @@ OPTIONS: tuple[Option, ...] = (
         "counts)",
         switch=True,
         addon="agree_cpml",
+        also_on_when="COQUI_TOS_AGREED",  # coqui-tts' own way of accepting it
     ),
     Option(
         "provider_url",

@@ -26,8 +26,6 @@ COMMAND_NAMES = ("say", "voice", "model", "health")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
-_LICENCE_VARIABLE = "COQUI_TOS_AGREED"
-"""coqui-tts' own way of accepting the CPML; counts as --agree-cpml."""
 
 
 @dataclass(frozen=True)
@@ -199,7 +197,7 @@ def _add(
     given = env.get(option.environment)
     if option.switch:
         on = _flag(option, given) or (
-            option.field == "agree_cpml" and env.get(_LICENCE_VARIABLE) == "1"
+            option.also_on_when is not None and env.get(option.also_on_when) == "1"
         )
         parser.add_argument(
             f"--{option.name}",
