@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from wyoming.client import AsyncTcpClient
 from wyoming.tts import Synthesize, SynthesizeVoice
 
 from wyoming_xtts.core.audio_cache import AudioCache
@@ -17,8 +18,6 @@ SEEDED = 'languages = ["en"]\n[synthesis]\nseed = 42\n'
 
 
 async def speak(port: int, voice: str, text: str = ANNOUNCEMENT) -> bytes:
-    from wyoming.client import AsyncTcpClient
-
     async with AsyncTcpClient("127.0.0.1", port) as client:
         await client.write_event(Synthesize(text=text, voice=SynthesizeVoice(voice)).event())
         events = await read_until(client, "audio-stop", "error")

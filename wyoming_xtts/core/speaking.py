@@ -176,12 +176,12 @@ class SpeakingService:
     ) -> AsyncGenerator[np.ndarray, None]:
         """One segment's audio: from the cache when it was spoken before, else from the
         engine (holding one of its slots), stored once it has been spoken in full."""
-        key = None
-        if self._cache is not None and voice.generation.seed is not None:
+        cache, key = self._cache, None
+        repeatable = voice.generation.seed is not None and self.engine.cache_identity is not None
+        if cache is not None and repeatable:
             key = await asyncio.to_thread(self._cache_key, segment, voice)  # stats the clips
-        if key is not None:
-            assert self._cache is not None
-            cached = await asyncio.to_thread(self._cache.get, key)
+        if cache is not None and key is not None:
+            cached = await asyncio.to_thread(cache.get, key)
             if cached is not None:
                 _LOGGER.debug("Segment from the audio cache: %r", segment.text)
                 yield cached
@@ -197,15 +197,11 @@ class SpeakingService:
                     spoken.append(piece)
                 yield piece
         # Reached only when the segment was spoken in full (a client gone closes us above).
-        if key is not None and spoken:
-            assert self._cache is not None
-            await asyncio.to_thread(self._cache.put, key, np.concatenate(spoken))
+        if cache is not None and key is not None and spoken:
+            await asyncio.to_thread(cache.put, key, np.concatenate(spoken))
 
     def _cache_key(self, segment: Segment, voice: Voice) -> str | None:
-        """The segment's key in the audio cache; None when its audio is not repeatable."""
-        identity = self.engine.cache_identity
-        if self._cache is None or identity is None:
-            return None
+        """The segment's key in the audio cache; None when a clip cannot be read."""
         clips = []
         for clip in voice.clips:
             try:
@@ -213,9 +209,9 @@ class SpeakingService:
             except OSError:
                 return None  # the engine will say what is wrong with the voice
             clips.append((str(clip), stat.st_size, stat.st_mtime_ns))
-        return self._cache.key(
+        return AudioCache.key(
             {
-                "engine": identity,
+                "engine": self.engine.cache_identity,
                 "rate": self.sample_rate,
                 "text": segment.text,
                 "language": segment.language,
