@@ -35,7 +35,8 @@ RUN script/install "${FLAVOUR}" && rm -f "${VENV}"/.installed-*
 
 USER xtts
 VOLUME ["/voices", "/data"]
-EXPOSE 10200
+# 10201: the HTTP door (voice studio, OpenAI speech) when run with --http tcp://0.0.0.0:10201
+EXPOSE 10200 10201
 HEALTHCHECK --interval=30s --timeout=10s --start-period=10m --retries=3 \
     CMD ["/opt/wyoming-xtts/bin/wyoming-xtts", "health"]
 ENTRYPOINT ["/opt/wyoming-xtts/bin/wyoming-xtts"]

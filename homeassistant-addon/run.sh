@@ -11,4 +11,6 @@ mkdir -p "${WYOMING_XTTS_VOICES_DIR:-/share/wyoming-xtts/voices}"
 bashio::discovery "wyoming" "{\"uri\": \"tcp://$(hostname):10200\"}" > /dev/null \
     || bashio::log.warning "Home Assistant discovery failed; add the Wyoming integration by hand"
 
-exec wyoming-xtts --uri tcp://0.0.0.0:10200
+# The HTTP door on the ingress port: only the Supervisor's network reaches it, and the
+# Supervisor lets only logged-in Home Assistant users through.
+exec wyoming-xtts --uri tcp://0.0.0.0:10200 --http tcp://0.0.0.0:8099

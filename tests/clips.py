@@ -53,3 +53,20 @@ def write_profile(
     if toml is not None:
         (directory / "voice.toml").write_text(toml)
     return directory
+
+
+def phone_recording(path: Path, container: str, codec: str, seconds: float = 8.0) -> Path:
+    """A recording as a phone (m4a/AAC) or a browser (WebM/Opus) makes it, encoded by FFmpeg."""
+    import av
+
+    rate = 48_000
+    samples = (speechlike(seconds, rate) * 32767).astype(np.int16).reshape(1, -1)
+    with av.open(str(path), "w", format=container) as output:
+        stream = output.add_stream(codec, rate=rate, layout="mono")
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.sample_rate = rate
+        for packet in stream.encode(frame):  # type: ignore[attr-defined]
+            output.mux(packet)
+        for packet in stream.encode(None):  # type: ignore[attr-defined]
+            output.mux(packet)
+    return path

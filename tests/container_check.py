@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+import httpx
 from wyoming.audio import AudioChunk, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.tts import Synthesize, SynthesizeVoice
@@ -42,6 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 ADDON = REPO / "homeassistant-addon"
 BASE_IMAGE = "localhost/wyoming-xtts-base:bookworm"
 SERVER_PORT = 10200
+INGRESS_PORT = 8099  # homeassistant-addon/config.yaml ingress_port
 """The port every image's configuration listens on (checked as shipped, not overridden)."""
 STARTUP_TIMEOUT_S = 300.0
 USER_ID = 1000
@@ -192,6 +194,7 @@ def running_image(
     command: Sequence[str] | None = None,
     user_id: int = USER_ID,
     voices_at: str = "/voices",
+    voices_writable: bool = False,
 ) -> Iterator[Running]:
     """Export `image`, mount what a container runtime would, start its entry point."""
     inspected = json.loads(podman("image", "inspect", image).stdout)[0]
@@ -215,12 +218,16 @@ def running_image(
                 shutil.copytree(source, destination)
             else:
                 shutil.copy(source, destination)
+        voices = REPO / "voices"
+        if voices_writable:  # as the add-on's /share: a copy, never the repository's own
+            copy = Path(tempfile.mkdtemp(prefix="voices-", dir=_scratch()))
+            voices = shutil.copytree(voices, copy / "voices")
         mounts = [
             (["-t", "proc", "proc"], "proc"),
             (["--rbind", "/dev"], "dev"),
             (["--rbind", "/sys"], "sys"),
-            # Voices as users mount them: read-only.
-            (["--bind", str(REPO / "voices")], voices_at.lstrip("/")),
+            # Voices as users mount them: read-only (Docker), or the add-on's writable /share.
+            (["--bind", str(voices)], voices_at.lstrip("/")),
         ]
         (rootfs / voices_at.lstrip("/")).mkdir(parents=True, exist_ok=True)
         mounted = []
@@ -228,9 +235,11 @@ def running_image(
             for options, mount_point in mounts:
                 subprocess.run(["mount", *options, str(rootfs / mount_point)], check=True)
                 mounted.append(rootfs / mount_point)
-            subprocess.run(
-                ["mount", "-o", "remount,bind,ro", str(rootfs / voices_at.lstrip("/"))], check=True
-            )
+            if not voices_writable:
+                subprocess.run(
+                    ["mount", "-o", "remount,bind,ro", str(rootfs / voices_at.lstrip("/"))],
+                    check=True,
+                )
             env = dict(item.split("=", 1) for item in config.get("Env") or [])
             env.update({"HOME": "/home/xtts"}, **(environment or {}))
             process = subprocess.Popen(
@@ -247,6 +256,8 @@ def running_image(
         finally:
             for target in reversed(mounted):
                 subprocess.run(["umount", "--recursive", "--lazy", str(target)], check=False)
+            if voices_writable:
+                shutil.rmtree(voices.parent, ignore_errors=True)
 
 
 def wait_healthy(running: Running) -> None:
@@ -349,6 +360,7 @@ def check_addon_image(image: str) -> None:
             command=["/run.sh"],
             user_id=0,
             voices_at=str(options["voices_dir"]),
+            voices_writable=True,
         ) as running:
             wait_healthy(running)
             environment = _process_environment(running)
@@ -369,7 +381,23 @@ def check_addon_image(image: str) -> None:
             discovery = json.loads((running.rootfs / "tmp/discovery.json").read_text())
             assert discovery["service"] == "wyoming"
             assert discovery["config"]["uri"].endswith(f":{SERVER_PORT}")
-    print(f"container-check: {image}: run.sh maps every option, announces, serves")
+            _check_studio_through_ingress(options)
+    print(
+        f"container-check: {image}: run.sh maps every option, announces, serves; "
+        "the studio answers on the ingress port"
+    )
+
+
+def _check_studio_through_ingress(options: dict[str, object]) -> None:
+    """The add-on's panel: the page and the voices, as the Supervisor's ingress asks."""
+    headers = {"X-Ingress-Path": "/api/hassio_ingress/check", "Sec-Fetch-Site": "same-origin"}
+    base = f"http://127.0.0.1:{INGRESS_PORT}/"
+    page = httpx.get(base, headers=headers, timeout=30)
+    assert page.status_code == 200 and "static/studio.js" in page.text, page.text[:200]
+    studio = httpx.get(base + "api/studio", headers=headers, timeout=30).json()
+    assert studio["writable"], f"/share must be writable for the studio: {studio}"
+    voices = httpx.get(base + "api/voices", headers=headers, timeout=30).json()["voices"]
+    assert options["default_voice"] in [voice["name"] for voice in voices]
 
 
 def _check_common(running: Running) -> None:

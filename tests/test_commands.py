@@ -15,7 +15,7 @@ import soundfile
 from wyoming_xtts.commands import health, model, voice
 from wyoming_xtts.core.voices import VoiceLibrary
 
-from .clips import speechlike, write_clip, write_silence
+from .clips import phone_recording, speechlike, write_clip, write_silence
 from .conftest import LiveServer, free_port
 
 
@@ -282,3 +282,14 @@ def test_model_info_takes_the_data_directory_after_the_sub_command(tmp_path: Pat
 
     assert info.returncode == 1
     assert f"No checkpoint at {tmp_path / 'models' / 'XTTS-v2'}" in info.stderr
+
+
+def test_voice_add_takes_a_phones_m4a_recording(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recording = phone_recording(tmp_path / "Voice memo.m4a", "mp4", "aac")
+    assert run_voice(tmp_path / "voices", "add", "Oma", str(recording)) == 0
+    profile = VoiceLibrary(tmp_path / "voices", "en").find("Oma")
+    assert profile is not None and profile.usable
+    assert [clip.name for clip in profile.voice.clips] == ["clip1.wav"]
+    assert "Voice memo.m4a: ok (8.0 s, 48000 Hz, 1 ch)" in capsys.readouterr().out

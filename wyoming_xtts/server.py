@@ -3,10 +3,12 @@
 import asyncio
 import logging
 from collections.abc import Mapping
+from contextlib import AsyncExitStack
 
 from .core.audio_cache import AudioCache
 from .core.catalogue import VoiceCatalogue
 from .core.options import SECRET_VARIABLES
+from .core.profiles import ProfileStore
 from .core.service import Core
 from .core.settings import Settings
 from .core.speaking import SpeakingService, SpeakingSettings
@@ -92,12 +94,9 @@ def build_core(
     settings: Settings, engine: Engine, detector: LanguageDetector | None = None
 ) -> Core:
     """The core over a started engine and the voices directory."""
+    library = VoiceLibrary(settings.voices_dir, settings.default_language)
     return Core(
-        catalogue=VoiceCatalogue(
-            engine,
-            VoiceLibrary(settings.voices_dir, settings.default_language),
-            settings.default_voice,
-        ),
+        catalogue=VoiceCatalogue(engine, library, settings.default_voice),
         speaking=SpeakingService(
             engine,
             SpeakingSettings(
@@ -108,11 +107,13 @@ def build_core(
             _audio_cache(settings),
         ),
         program=engine.info,
+        profiles=ProfileStore(library),
     )
 
 
 async def serve(settings: Settings) -> None:
-    """Load the engine, build the core, and answer clients at every front door until stopped."""
+    """Load the engine, build the core, and answer clients at every front door until stopped:
+    Wyoming always, HTTP (the voice studio and the OpenAI endpoint) when --http is given."""
     engine = create_engine(settings)
     await engine.start()
     try:
@@ -128,7 +129,12 @@ async def serve(settings: Settings) -> None:
             names,
             " ..." if len(voices) > 20 else "",
         )
-        await serve_wyoming(core, settings)
+        async with AsyncExitStack() as doors:
+            if settings.http is not None:
+                from .doors.http.server import serving_http  # aiohttp only when asked for
+
+                await doors.enter_async_context(serving_http(core, settings))
+            await serve_wyoming(core, settings)
     finally:
         await engine.close()
 

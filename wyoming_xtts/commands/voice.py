@@ -6,18 +6,16 @@ rescans on every describe) never sees half a profile.
 """
 
 import argparse
-import json
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..core.audio import inspect_clip
-from ..core.clip_preparation import ClipPreparationError, prepare_clip, write_clip
+from ..core.clip_preparation import ClipPreparationError, prepare_clip
 from ..core.options import ENV_PREFIX
-from ..core.voices import PROFILE_FILE, VoiceLibrary, VoiceProfile, is_valid_voice_name
+from ..core.profiles import ProfileError, ProfileStore
+from ..core.voices import VoiceLibrary, VoiceProfile, is_valid_voice_name
 from ..text.languages import XTTS_LANGUAGES, normalize_language
 from . import options_anywhere
 
@@ -106,17 +104,13 @@ def _add(voices_dir: Path, args: argparse.Namespace) -> int:
     except ClipPreparationError as err:
         return _fail(f"nothing written: {err}")
 
-    voices_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=voices_dir))
+    store = ProfileStore(VoiceLibrary(voices_dir, "en"))
     try:
-        for index, clip in enumerate(prepared, start=1):
-            write_clip(clip, staging / f"clip{index}.wav")
-        (staging / PROFILE_FILE).write_text(
-            _profile_toml(args.description or name, languages), encoding="utf-8"
+        target = store.create(
+            name, prepared, args.description, [c for c in languages if c], replace=args.replace
         )
-        _swap_into_place(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    except ProfileError as err:
+        return _fail(f"nothing written: {err}")
     total = sum(clip.duration_s for clip in prepared)
     trimmed = sum(clip.trimmed_s for clip in prepared)
     print(
@@ -125,23 +119,6 @@ def _add(voices_dir: Path, args: argparse.Namespace) -> int:
     )
     print("A running server offers it on Home Assistant's next look at the voices; no restart.")
     return 0
-
-
-def _profile_toml(description: str, languages: Sequence[str | None]) -> str:
-    # A JSON string is a valid TOML basic string: quotes, backslashes and newlines escaped.
-    quoted = ", ".join(json.dumps(code) for code in languages)
-    return f"description = {json.dumps(description, ensure_ascii=False)}\nlanguages = [{quoted}]\n"
-
-
-def _swap_into_place(staging: Path, target: Path) -> None:
-    """Move the finished profile to `target`, replacing any old one, without a gap."""
-    if not target.exists():
-        staging.rename(target)
-        return
-    retired = staging.with_name(staging.name + ".old")
-    target.rename(retired)
-    staging.rename(target)
-    shutil.rmtree(retired)
 
 
 def _list(voices_dir: Path) -> int:
@@ -191,7 +168,7 @@ def _remove(voices_dir: Path, name: str, confirmed: bool) -> int:
         if input(f"Delete {target} and its clips? [y/N] ").strip().lower() not in ("y", "yes"):
             print("Nothing removed.")
             return EXIT_PROBLEM
-    shutil.rmtree(target)
+    ProfileStore(VoiceLibrary(voices_dir, "en")).remove(name)
     print(f"Removed voice {name!r}.")
     return 0
 

@@ -1,7 +1,8 @@
 """Audio in and out: reference clips are read and checked here, model output becomes PCM here.
 
 Clips and provider output are decoded with soundfile (libsndfile: WAV, FLAC, Ogg Vorbis/Opus,
-MP3) and resampled with soxr, so nothing in this module needs torch or FFmpeg.
+MP3) and resampled with soxr, so nothing in this module needs torch. What libsndfile cannot
+read (phones record m4a/AAC, browsers WebM/Opus) is decoded by FFmpeg's codecs through PyAV.
 """
 
 import io
@@ -22,7 +23,22 @@ XTTS_REFERENCE_RATE = 22_050
 (1024 samples each)."""
 
 CLIP_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3")
-"""File name endings recognised as reference clips (decoded by libsndfile)."""
+"""File name endings recognised as reference clips in a profile (decoded by libsndfile)."""
+
+RECORDING_SUFFIXES: tuple[str, ...] = (
+    *CLIP_SUFFIXES,
+    ".oga",
+    ".opus",
+    ".m4a",
+    ".aac",
+    ".mp4",
+    ".webm",
+    ".weba",
+)
+"""Recordings `voice add` and the studio accept: a profile's own clips are always WAV."""
+
+MAX_DECODED_SECONDS = 600.0
+"""Longest recording decoded: a voice needs 6-30 s, and a longer file is probably a mistake."""
 
 MIN_CLIP_SECONDS = 3.0
 """Below this a clip holds too little of the voice to clone: the profile is unusable."""
@@ -82,9 +98,9 @@ def inspect_clip(path: Path) -> ClipReport:
     """Decode a clip and check length, sample rate, channels, silence and clipping."""
     name = path.name
     try:
-        samples, sample_rate = soundfile.read(path, dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, OSError) as err:
-        return ClipReport(path, errors=(f"{name}: cannot be decoded as audio ({err}).",))
+        samples, sample_rate = read_recording(path)
+    except ValueError as err:
+        return ClipReport(path, errors=(f"{name}: {err}.",))
 
     frames, channels = samples.shape
     duration = frames / sample_rate if sample_rate else 0.0
@@ -165,9 +181,65 @@ def _frame_rms(mono: np.ndarray, sample_rate: int) -> np.ndarray:
     return np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1))
 
 
+def read_recording(path: Path) -> tuple[np.ndarray, int]:
+    """A recording's samples (float32, frames × channels) and rate; raises ValueError.
+
+    libsndfile first (it reads every profile clip); FFmpeg's decoders (PyAV) for what it
+    cannot read, such as a phone's m4a or a browser's WebM recording.
+    """
+    try:
+        samples, rate = soundfile.read(
+            path, dtype="float32", always_2d=True, frames=_max_frames(path)
+        )
+    except (soundfile.LibsndfileError, RuntimeError) as err:
+        libsndfile_error: Exception = err
+    except OSError as err:
+        raise ValueError(f"cannot be read ({err.strerror or err})") from None
+    else:
+        return samples, rate
+    try:
+        return _read_with_ffmpeg(path)
+    except ValueError as err:
+        raise ValueError(f"cannot be decoded as audio ({libsndfile_error}; {err})") from None
+
+
+def _max_frames(path: Path) -> int:
+    info = soundfile.info(str(path))
+    if info.duration > MAX_DECODED_SECONDS:
+        raise ValueError(
+            f"is {info.duration:.0f} s long; at most {MAX_DECODED_SECONDS:.0f} s is read"
+        )
+    return -1
+
+
+def _read_with_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
+    import av  # ~0.1 s to import; only recordings libsndfile cannot read need it
+
+    pieces: list[np.ndarray] = []
+    rate = 0
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise ValueError("it holds no audio stream")
+            stream = container.streams.audio[0]
+            # Planar float keeps each channel apart whatever the codec's own sample format.
+            resampler = av.AudioResampler(format="fltp", layout=stream.layout.name)
+            for frame in container.decode(stream):
+                for converted in resampler.resample(frame):
+                    rate = converted.sample_rate
+                    pieces.append(converted.to_ndarray())
+                    if sum(p.shape[1] for p in pieces) > MAX_DECODED_SECONDS * rate:
+                        raise ValueError(f"it is longer than {MAX_DECODED_SECONDS:.0f} s")
+    except av.error.FFmpegError as err:
+        raise ValueError(str(err)) from None
+    if not pieces:
+        raise ValueError("it holds no audio")
+    return np.ascontiguousarray(np.concatenate(pieces, axis=1).T, dtype=np.float32), rate
+
+
 def load_clip(path: Path, sample_rate: int) -> np.ndarray:
     """Decode a clip to mono float32 in [-1, 1] at `sample_rate`."""
-    samples, source_rate = soundfile.read(path, dtype="float32", always_2d=True)
+    samples, source_rate = read_recording(path)
     mono = samples.mean(axis=1)
     if source_rate != sample_rate:
         mono = soxr.resample(mono, source_rate, sample_rate, quality="HQ")

@@ -34,13 +34,28 @@ class VoiceListing:
     """A speaker that ships with the model rather than a profile on disk."""
 
 
+def builtin_description(voice: Voice) -> str:
+    """How a built-in speaker is labelled wherever voices are listed."""
+    return f"{voice.name} (XTTS-v2 studio speaker)"
+
+
 class VoiceCatalogue:
     """The voices one engine can speak with, by name."""
 
     def __init__(self, engine: Engine, library: VoiceLibrary, default_voice: str | None) -> None:
         self._engine = engine
-        self._library = library
-        self._default_voice_name = default_voice
+        self.library = library
+        self.fixed_default = default_voice
+        """The server's --default-voice: when set, it wins over a profile marked default."""
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """XTTS language codes the engine speaks."""
+        return tuple(self._engine.languages)
+
+    def builtin_voices(self) -> list[Voice]:
+        """The engine's built-in speakers (the model's studio voices)."""
+        return list(self._engine.builtin_voices())
 
     async def list_voices(self) -> list[VoiceListing]:
         """Usable profiles (read from disk now) followed by the engine's built-in speakers.
@@ -48,13 +63,13 @@ class VoiceCatalogue:
         A voice is listed under those of its languages the engine can speak, and not at
         all if the engine speaks none of them.
         """
-        profiles = await asyncio.to_thread(self._library.scan)
+        profiles = await asyncio.to_thread(self.library.scan)
         voices = [
             (profile.voice, profile.description, False) for profile in profiles if profile.usable
         ]
         taken = {voice.name for voice, _, _ in voices}
         voices.extend(
-            (voice, f"{voice.name} (XTTS-v2 studio speaker)", True)
+            (voice, builtin_description(voice), True)
             for voice in self._engine.builtin_voices()
             if voice.name not in taken
         )
@@ -91,7 +106,7 @@ class VoiceCatalogue:
             voice = await self.resolve_voice(base)
             return replace(voice, languages=(language,), detect_language=False)
         if is_valid_voice_name(name):
-            profile = await asyncio.to_thread(self._library.find, name)
+            profile = await asyncio.to_thread(self.library.find, name)
             if profile is not None:
                 if not profile.usable:
                     raise SpeechError(
@@ -112,12 +127,14 @@ class VoiceCatalogue:
         )
 
     async def _default_voice(self) -> Voice:
-        if self._default_voice_name is not None:
-            return await self.resolve_voice(self._default_voice_name)
-        profiles = await asyncio.to_thread(self._library.scan)
-        for profile in profiles:
-            if profile.usable:
-                return profile.voice
+        if self.fixed_default is not None:
+            return await self.resolve_voice(self.fixed_default)
+        usable = [
+            profile for profile in await asyncio.to_thread(self.library.scan) if profile.usable
+        ]
+        if usable:
+            # A profile marked `default = true` (the studio's "make default"), else the first.
+            return next((p for p in usable if p.is_default), usable[0]).voice
         builtin = self._engine.builtin_voices()
         if builtin:
             return builtin[0]

@@ -7,6 +7,7 @@ level as every other clip, then written as 16-bit WAV. The original file is only
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile
@@ -45,7 +46,10 @@ class PreparedClip:
 
 def prepare_clip(path: Path, denoise: bool = False) -> PreparedClip:
     """Decode, clean and level one recording; raises `ClipPreparationError`."""
-    mono = load_clip(path, XTTS_REFERENCE_RATE)
+    try:
+        mono = load_clip(path, XTTS_REFERENCE_RATE)
+    except ValueError as err:
+        raise ClipPreparationError(f"{path.name}: {err}.") from None
     if denoise:
         mono = _denoised(mono)
     trimmed = trim_silence(mono, XTTS_REFERENCE_RATE)
@@ -58,9 +62,9 @@ def prepare_clip(path: Path, denoise: bool = False) -> PreparedClip:
     return PreparedClip(path, levelled, (mono.size - trimmed.size) / XTTS_REFERENCE_RATE)
 
 
-def write_clip(clip: PreparedClip, destination: Path) -> None:
-    """Write a prepared clip as 16-bit mono WAV."""
-    soundfile.write(destination, clip.samples, XTTS_REFERENCE_RATE, subtype="PCM_16")
+def write_clip(clip: PreparedClip, destination: Path | BinaryIO) -> None:
+    """Write a prepared clip as 16-bit mono WAV (to a path or an open binary file)."""
+    soundfile.write(destination, clip.samples, XTTS_REFERENCE_RATE, format="WAV", subtype="PCM_16")
 
 
 def _denoised(mono: np.ndarray) -> np.ndarray:

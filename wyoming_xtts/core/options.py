@@ -27,6 +27,7 @@ ENGINES = ("local", "replicate", "pixazo")
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 _URI = re.compile(r"^(tcp://[^:/]*:\d+|unix://.+|stdio://)$")
+_TCP_URI = re.compile(r"^tcp://[^:/]*:\d+$")
 _HTTP_URL = re.compile(r"^https?://[^\s/]+")
 
 
@@ -165,7 +166,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "voices_dir",
-        "Directory of voice profiles (only read)",
+        "Directory of voice profiles (written only by `voice add` and the voice studio)",
         _path,
         addon="voices_dir",
     ),
@@ -244,6 +245,21 @@ OPTIONS: tuple[Option, ...] = (
         "Seconds a connection may stay silent while nothing is being spoken for it (1-86400); "
         "then `idle` and closed",
         _seconds(1.0, 86_400.0),
+    ),
+    Option(
+        "http",
+        "Also serve the [voice studio](#voice-studio) and the [OpenAI-compatible speech "
+        "endpoint](#openai-compatible-speech-endpoint) over HTTP at `tcp://HOST:PORT`, from the "
+        "same model and voices; keep it on `127.0.0.1` or behind Home Assistant's ingress",
+        _unless_empty(_matching(_TCP_URI, "look like tcp://127.0.0.1:10201")),
+        when_unset="off",
+    ),
+    Option(
+        "http_token",
+        "A secret every HTTP request must carry (`Authorization: Bearer …`; the studio asks "
+        "for it once); prefer the variable to the flag, which `ps` shows",
+        _text_or_none,
+        when_unset="*(none)*",
     ),
     Option(
         "zeroconf_name",

@@ -1,10 +1,11 @@
-"""What every front door is given: the voice catalogue, the speaking service, and what the
-program says about itself. A front door needs nothing else, and never an engine."""
+"""What every front door is given: the voice catalogue, the speaking service, what the
+program says about itself, and the writer of voice profiles. A front door needs nothing else, and never an engine."""
 
 from dataclasses import dataclass
 
 from ..engines.base import EngineInfo
 from .catalogue import VoiceCatalogue
+from .profiles import ProfileStore
 from .speaking import SpeakingService
 
 
@@ -20,3 +21,6 @@ class Core:
 
     program: EngineInfo
     """Name, description and attribution of the engine behind it, for `describe` and logs."""
+
+    profiles: ProfileStore
+    """Writes the voices directory the catalogue reads (the voice studio's changes)."""

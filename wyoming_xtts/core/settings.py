@@ -39,7 +39,8 @@ class Settings:
     """`local` (XTTS-v2 on this machine), `replicate` or `pixazo` (cloud providers)."""
 
     voices_dir: Path = Path("voices")
-    """Directory of voice profiles (one sub-directory per voice); only ever read."""
+    """Directory of voice profiles (one sub-directory per voice); the server writes it only
+    when the voice studio changes a voice."""
 
     data_dir: Path = Path("data")
     """Writable directory for the downloaded model and the conditioning cache."""
@@ -99,6 +100,12 @@ class Settings:
 
     provider_concurrency: int = 8
     """Cloud predictions running at once across all clients."""
+
+    http: str | None = None
+    """`tcp://HOST:PORT` of the HTTP front door (voice studio, OpenAI speech); None: off."""
+
+    http_token: str | None = None
+    """Secret every HTTP request must present; None: none asked (localhost or ingress)."""
 
     zeroconf_name: str | None = None
     """Announce the server over mDNS under this name (None: no announcement)."""

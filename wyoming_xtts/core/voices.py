@@ -7,7 +7,7 @@ voices/
     kitchen.wav     one or more clips of 6-30 s of speech; all of them are used
 ```
 
-The library only ever reads the voices directory. It is rescanned on every request for the
+The library only ever reads the voices directory (profiles.py writes it). It is rescanned on every request for the
 voice list, so a profile added while the server runs shows up without a restart; each clip is
 decoded and checked once and then remembered until its size or modification time changes.
 """
@@ -44,6 +44,7 @@ _TOP_LEVEL_KEYS = frozenset(
         "synthesis",
         "speaker_url",
         "cleanup_voice",
+        "default",
     }
 )
 
@@ -80,7 +81,7 @@ class GenerationSettings:
 
 
 # Allowed range (inclusive) and type of each generation setting.
-_GENERATION_LIMITS: dict[str, tuple[type, float, float]] = {
+GENERATION_LIMITS: dict[str, tuple[type, float, float]] = {
     "temperature": (float, 0.01, 2.0),
     "top_k": (int, 1, 1026),
     "top_p": (float, 0.01, 1.0),
@@ -141,6 +142,13 @@ class VoiceProfile:
     warnings: tuple[str, ...] = ()
     """Problems that lower quality but leave the profile usable."""
 
+    is_default: bool = False
+    """Marked `default = true`: the voice for requests that name none (unless the server's
+    --default-voice names another)."""
+
+    clip_reports: tuple[ClipReport, ...] = ()
+    """Each clip's checks, in the order of `voice.clips`."""
+
     @property
     def name(self) -> str:
         """The voice name: the directory's name."""
@@ -157,7 +165,8 @@ class VoiceLibrary:
 
     def __init__(self, voices_dir: Path, default_language: str) -> None:
         self.voices_dir = voices_dir
-        self._default_language = default_language
+        self.default_language = default_language
+        """Language of profiles that name none."""
         self._clip_reports: dict[Path, tuple[tuple[int, int], ClipReport]] = {}
         self._warned: set[str] = set()
         self._lock = threading.Lock()
@@ -205,7 +214,7 @@ class VoiceLibrary:
             errors.append(f"{PROFILE_FILE}: description must be a non-empty string.")
             description = directory.name
 
-        languages = _read_languages(settings, self._default_language, errors)
+        languages = _read_languages(settings, self.default_language, errors)
         generation = _read_generation(settings.get("synthesis", {}), errors)
         speaker_url = settings.get("speaker_url")
         if speaker_url is not None and not (
@@ -221,6 +230,10 @@ class VoiceLibrary:
         if not isinstance(detect_language, bool):
             errors.append(f"{PROFILE_FILE}: detect_language must be true or false.")
             detect_language = True
+        is_default = settings.get("default", False)
+        if not isinstance(is_default, bool):
+            errors.append(f"{PROFILE_FILE}: default must be true or false.")
+            is_default = False
 
         clips = tuple(
             sorted(
@@ -234,8 +247,8 @@ class VoiceLibrary:
                 f"no reference clips: add one or more {', '.join(CLIP_SUFFIXES)} recordings "
                 "of 6-30 s of speech."
             )
-        for clip in clips:
-            report = self._clip_report(clip)
+        reports = tuple(self._clip_report(clip) for clip in clips)
+        for report in reports:
             errors.extend(report.errors)
             warnings.extend(report.warnings)
 
@@ -254,6 +267,8 @@ class VoiceLibrary:
             description=description.strip(),
             errors=tuple(errors),
             warnings=tuple(warnings),
+            is_default=is_default,
+            clip_reports=reports,
         )
 
     def _clip_report(self, clip: Path) -> ClipReport:
@@ -275,6 +290,24 @@ class VoiceLibrary:
 def is_valid_voice_name(name: str) -> bool:
     """True when `name` could be a profile directory: no path separators, no `..`."""
     return bool(_VALID_NAME.match(name)) and ".." not in name
+
+
+def settings_errors(settings: dict[str, Any], default_language: str) -> list[str]:
+    """What is wrong with a profile's settings (the contents of a voice.toml), as sentences.
+
+    The same checks the library makes when it reads a profile, for writers that want to
+    refuse a change before it reaches the disk.
+    """
+    errors: list[str] = []
+    unknown = sorted(set(settings) - _TOP_LEVEL_KEYS)
+    if unknown:
+        errors.append(f"{PROFILE_FILE}: unknown setting(s) {', '.join(unknown)}.")
+    description = settings.get("description", "x")
+    if not isinstance(description, str) or not description.strip():
+        errors.append(f"{PROFILE_FILE}: description must be a non-empty string.")
+    _read_languages(settings, default_language, errors)
+    _read_generation(settings.get("synthesis", {}), errors)
+    return errors
 
 
 def _read_settings(path: Path, errors: list[str]) -> dict[str, Any]:
@@ -331,7 +364,7 @@ def _read_generation(table: Any, errors: list[str]) -> GenerationSettings:
         )
     values: dict[str, Any] = {}
     for name in known & set(table):
-        kind, low, high = _GENERATION_LIMITS[name]
+        kind, low, high = GENERATION_LIMITS[name]
         value = table[name]
         numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not numeric or (kind is int and not isinstance(value, int)) or not math.isfinite(value):
