@@ -128,6 +128,9 @@ async def test_an_unusable_recording_is_answered_with_its_reason_and_cannot_be_s
     assert not short["ok"] and "2.0 s long" in short["verdict"] and "short.wav" in short["verdict"]
     assert not silent["ok"] and "silent" in silent["verdict"]
     assert not garbage["ok"] and "cannot be decoded" in garbage["verdict"]
+    # Plain words: neither the server's paths nor the decoders' messages reach the page.
+    assert "studio-uploads" not in garbage["verdict"] and "/" not in garbage["verdict"]
+    assert short["verdict"].count("short.wav") == 1
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "voice-unusable"
     assert not (studio.voices_dir / "Short").exists()
 
@@ -146,6 +149,8 @@ async def test_a_profile_is_tuned_made_default_and_removed(studio: HttpUnderTest
         view = changed.json()
         assert view["description"] == "Alice in the kitchen" and view["languages"] == ["en", "fr"]
         assert view["synthesis"]["temperature"] == 0.5 and view["synthesis"]["seed"] == 7
+        cleared = await client.patch("api/voices/alice", json={"description": ""})
+        assert cleared.json()["description"] == "alice"
         reset = await client.patch("api/voices/alice", json={"synthesis": {"seed": None}})
         assert reset.json()["synthesis"]["seed"] is None
         assert reset.json()["synthesis"]["temperature"] == 0.5
@@ -181,7 +186,7 @@ async def test_the_marked_default_voice_speaks_requests_that_name_none(
         ({"synthesis": {"top_k": 1.5}}, "top_k"),
         ({"synthesis": {"warmth": 1}}, "synthesis"),
         ({"languages": ["klingon"]}, "languages"),
-        ({"description": ""}, "description"),
+        ({"description": 5}, "description"),
         ({}, None),
     ],
 )

@@ -6,6 +6,7 @@ read (phones record m4a/AAC, browsers WebM/Opus) is decoded by FFmpeg's codecs t
 """
 
 import io
+import logging
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 import soxr
+
+_LOGGER = logging.getLogger(__name__)
 
 XTTS_OUTPUT_RATE = 24_000
 """Rate of XTTS-v2's speech (its HiFi-GAN decoder's output), run locally or at a provider."""
@@ -194,13 +197,18 @@ def read_recording(path: Path) -> tuple[np.ndarray, int]:
     except (soundfile.LibsndfileError, RuntimeError) as err:
         libsndfile_error: Exception = err
     except OSError as err:
-        raise ValueError(f"cannot be read ({err.strerror or err})") from None
+        raise ValueError(f"cannot be read ({err.strerror or 'input/output error'})") from None
     else:
         return samples, rate
     try:
         return _read_with_ffmpeg(path)
     except ValueError as err:
-        raise ValueError(f"cannot be decoded as audio ({libsndfile_error}; {err})") from None
+        # The decoders' own words name paths and codecs: for the log, not for the user.
+        _LOGGER.debug("%s: libsndfile: %s; FFmpeg: %s", path, libsndfile_error, err)
+        raise ValueError(
+            "cannot be decoded as audio; record or export it as WAV, FLAC, Ogg, MP3, "
+            "m4a (AAC) or WebM"
+        ) from None
 
 
 def _max_frames(path: Path) -> int:

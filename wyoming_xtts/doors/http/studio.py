@@ -139,7 +139,8 @@ class Studio:
         await self._require_writable()
         changes: dict[str, Any] = {}
         if "description" in body:
-            changes["description"] = required_text(body, "description", _MAX_DESCRIPTION)
+            # Empty or null: no description of its own, the name is shown.
+            changes["description"] = optional_text(body, "description", _MAX_DESCRIPTION)
         if "languages" in body:
             changes["languages"] = _languages(body["languages"])
         if "synthesis" in body:
@@ -256,9 +257,7 @@ def _prepared(uploads: list[Upload], denoise: bool) -> list[PreparedClip]:
     clips = []
     for upload in uploads:
         if upload.prepared is None:
-            raise HttpProblem(
-                ErrorCode.VOICE_UNUSABLE, f"{upload.name}: {upload.verdict}", "uploads"
-            )
+            raise HttpProblem(ErrorCode.VOICE_UNUSABLE, upload.verdict, "uploads")
         if not denoise:
             clips.append(upload.prepared)
             continue

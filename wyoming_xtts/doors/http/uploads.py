@@ -77,7 +77,8 @@ class Upload:
         """One plain sentence on what it is and whether it can be used."""
         if self.prepared is None:
             reasons = [*self.report.errors, *([self.problem] if self.problem else [])]
-            return "Cannot be used: " + (reasons[0] if reasons else "it could not be read.")
+            # Each reason names the file already ("short.wav: is 2.0 s long; ...").
+            return "Cannot be used. " + (reasons[0] if reasons else f"{self.name} is unreadable.")
         verdict = (
             f"Usable: {self.prepared.duration_s:.1f} s kept of {self.report.duration_s:.1f} s "
             f"({self.report.speech_s:.1f} s of speech)."

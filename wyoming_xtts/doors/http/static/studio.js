@@ -19,6 +19,7 @@ const state = {
   voices: [],
   clips: [], // recordings of the voice being made: {key, name, status, upload, problem}
   recordings: 0,
+  clipCount: 0,
 };
 
 class ApiError extends Error {
@@ -227,6 +228,11 @@ function settingsBox(container, prefix) {
   };
 }
 
+// Only changed settings are sent: untouched ones keep following the server's defaults.
+function changedSettings(values, saved = {}) {
+  return Object.fromEntries(Object.entries(values).filter(([key, value]) => value !== (saved[key] ?? null)));
+}
+
 // ---- voice list ------------------------------------------------------------------------------
 
 const profiles = () => state.voices.filter((voice) => !voice.builtin);
@@ -373,7 +379,10 @@ function updateSaveState() {
 }
 
 async function addClip(file) {
-  const clip = { key: crypto.randomUUID(), name: file.name, status: 'pending', upload: null, problem: null };
+  // A counter, not crypto.randomUUID(): that only exists on https, and many open the studio
+  // over plain http on the home network.
+  state.clipCount += 1;
+  const clip = { key: String(state.clipCount), name: file.name, status: 'pending', upload: null, problem: null };
   state.clips.push(clip);
   const limit = state.studio.limits.upload_bytes;
   if (file.size > limit) {
@@ -381,7 +390,7 @@ async function addClip(file) {
     clip.status = 'bad';
     clip.problem = `${file.name} is ${mb(file.size)}; the server takes files up to ${mb(limit)}.`;
   }
-  renderClips();
+  showClip(clip);
   if (clip.status === 'bad') return;
   const form = new FormData();
   form.append('clip', file, file.name);
@@ -397,11 +406,21 @@ async function addClip(file) {
     forgetUpload(clip);
     return;
   }
-  renderClips();
+  showClip(clip);
 }
 
-function renderClips() {
-  $('#clips').replaceChildren(...state.clips.map(clipEntry));
+// Entries are replaced one at a time, so focus on another clip's buttons stays where it is.
+function showClip(clip) {
+  const fresh = clipEntry(clip);
+  const old = $(`#clips [data-key="${clip.key}"]`);
+  if (old) old.replaceWith(fresh);
+  else $('#clips').append(fresh);
+  updateSaveState();
+}
+
+function dropClip(clip) {
+  state.clips = state.clips.filter((other) => other !== clip);
+  $(`#clips [data-key="${clip.key}"]`)?.remove();
   updateSaveState();
 }
 
@@ -430,7 +449,7 @@ function clipEntry(clip) {
     el('div', { class: 'clip-head' },
       el('span', { class: 'clip-name', text: clip.name }),
       el('div', { class: 'buttons' }, play, remove)),
-    el('p', { class: 'verdict' }),
+    el('p', { class: 'verdict', text: verdict }),
     upload && el('p', { class: 'muted facts', text: audioFacts(upload) }),
     upload && problemList(unsaid(upload.errors), unsaid(upload.warnings)));
 }
@@ -458,14 +477,14 @@ async function removeClip(clip, button) {
   clip.removed = true;
   if (clip.status === 'pending') {
     // Removed while still uploading: addClip forgets the upload when it arrives.
-    state.clips = state.clips.filter((other) => other !== clip);
-    renderClips();
+    dropClip(clip);
+    $('#nv-file').focus();
     return;
   }
   await busy(button, async () => {
     if (clip.upload) await api(`api/uploads/${encodeURIComponent(clip.upload.id)}`, { method: 'DELETE' });
-    state.clips = state.clips.filter((other) => other !== clip);
-    renderClips();
+    if (clipPlayer?.clipKey === clip.key) clipPlayer.pause();
+    dropClip(clip);
     $('#nv-file').focus();
   });
 }
@@ -492,9 +511,10 @@ async function saveNewVoice(button) {
   // Unusable recordings were not part of the voice; tidy them away on the server.
   for (const clip of state.clips) if (clip.status !== 'ok') forgetUpload(clip);
   state.clips = [];
+  $('#clips').replaceChildren();
   $('#new-voice-form').reset();
   newLanguages.value = ['en'];
-  renderClips();
+  updateSaveState();
   $('#new-voice').hidden = true;
   $('#new-voice-open').setAttribute('aria-expanded', 'false');
   say(`The voice “${saved.name}” is saved; Home Assistant can use it now.`);
@@ -553,15 +573,17 @@ async function startRecording() {
     }
     const media = new MediaRecorder(stream, { mimeType: recorderType() });
     const context = new AudioContext();
+    context.resume(); // Safari starts it suspended once the click's user gesture has passed
     const analyser = context.createAnalyser();
     analyser.fftSize = 2048;
     context.createMediaStreamSource(stream).connect(analyser);
     const chunks = [];
-    recorder = { stream, media, context, analyser, chunks, started: performance.now(), cancelled: false };
+    const session = { stream, media, context, analyser, chunks, started: performance.now(), cancelled: false };
+    recorder = session;
     media.addEventListener('dataavailable', (event) => { if (event.data.size) chunks.push(event.data); });
-    media.addEventListener('stop', () => finishRecording(recorder));
+    media.addEventListener('stop', () => finishRecording(session));
     media.start(1000);
-    recorder.timer = setInterval(tickRecording, 100);
+    session.timer = setInterval(tickRecording, 100);
     showSentence(0);
     $('#record-time').textContent = '0:00';
     $('#recorder').hidden = false;
@@ -713,13 +735,20 @@ function makeSide(letter) {
   }));
   audio.addEventListener('play', () => pauseAllBut(audio));
   store.addEventListener('click', () => busy(store, async () => {
-    const name = select.value;
-    const saved = await api(`api/voices/${encodeURIComponent(name)}`, {
+    const voice = side.voice;
+    if (!voice) throw new Error(`There is no voice named “${select.value}” any more.`);
+    const synthesis = changedSettings(settings.read(), voice.synthesis);
+    if (!Object.keys(synthesis).length) {
+      say(`These already are the settings of “${voice.name}”.`);
+      return;
+    }
+    const saved = await api(`api/voices/${encodeURIComponent(voice.name)}`, {
       method: 'PATCH',
-      json: { synthesis: settings.read() },
+      json: { synthesis },
     });
     replaceVoice(saved);
-    say(`The settings of side ${letter} are saved to “${name}”.`);
+    for (const other of sides) if (other !== side && other.voice?.name === voice.name) other.prefill();
+    say(`The settings of side ${letter} are saved to “${voice.name}”.`);
   }));
   $('.sides').append(node);
   return side;
@@ -820,10 +849,7 @@ async function saveEdit(button) {
   const { name, original } = editing;
   let unchanged = false;
   const saved = await busy(button, () => {
-    // Only what changed is sent: untouched settings keep following the server's defaults.
-    const values = editSettings.read();
-    const synthesis = Object.fromEntries(Object.entries(values)
-      .filter(([key, value]) => value !== (original[key] ?? null)));
+    const synthesis = changedSettings(editSettings.read(), original);
     const json = {};
     const description = $('#ed-description').value.trim();
     if (description !== editing.description) json.description = description;
