@@ -70,3 +70,17 @@ def phone_recording(path: Path, container: str, codec: str, seconds: float = 8.0
         for packet in stream.encode(None):  # type: ignore[attr-defined]
             output.mux(packet)
     return path
+
+
+def zero_runs(pcm: bytes, rate: int = 24_000, shortest: int = 48) -> list[float]:
+    """Seconds of each run of exact zeros (at least `shortest` samples) in 16-bit PCM: the
+    silences a server inserted, where the audio around them never holds an exact zero."""
+    samples = np.frombuffer(pcm, dtype="<i2")
+    is_zero = np.concatenate([[False], samples == 0, [False]])
+    edges = np.flatnonzero(np.diff(is_zero.astype(np.int8)))
+    starts, ends = edges[::2], edges[1::2]
+    return [
+        round(float(end - start) / rate, 3)
+        for start, end in zip(starts, ends, strict=True)
+        if end - start >= shortest
+    ]

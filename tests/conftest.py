@@ -50,6 +50,8 @@ class RecordingEngine:
     finished: list[str] = field(default_factory=list)
     closed_early: list[str] = field(default_factory=list)
     spoken_in: list[str] = field(default_factory=list)
+    voices: list[str] = field(default_factory=list)
+    speeds: list[float] = field(default_factory=list)
 
     @property
     def info(self) -> EngineInfo:
@@ -87,6 +89,8 @@ class RecordingEngine:
     async def synthesize(self, text: str, language: str, voice: Voice) -> AsyncIterator[np.ndarray]:
         self.started.append(text)
         self.spoken_in.append(language)
+        self.voices.append(voice.key)
+        self.speeds.append(voice.generation.speed)
         completed = False
         try:
             async for audio in self.inner.synthesize(text, language, voice):  # type: ignore[attr-defined]
@@ -131,6 +135,8 @@ async def live_server(engine: RecordingEngine, tmp_path: Path) -> AsyncIterator[
     async with serving(settings, engine) as port:
         for record in (engine.started, engine.finished, engine.closed_early, engine.spoken_in):
             record.clear()
+        engine.voices.clear()
+        engine.speeds.clear()
         yield LiveServer(port=port, voices_dir=voices_dir, engine=engine)
 
 

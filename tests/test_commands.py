@@ -173,6 +173,23 @@ def test_say_writes_a_wav_file_and_to_standard_output(checkpoint_dir: Path, tmp_
     assert to_stdout.stdout[:4] == b"RIFF" and len(to_stdout.stdout) > 1000
 
 
+def test_say_reads_ssml_and_reports_a_malformed_document(
+    checkpoint_dir: Path, tmp_path: Path
+) -> None:
+    document = '<speak>Hi there.<break time="1s"/>Bye now, friends.</speak>'
+    spoken = say(checkpoint_dir, tmp_path, tmp_path, "--ssml", "-o", "-", document)
+    broken = say(checkpoint_dir, tmp_path, tmp_path, "--ssml", "<speak>Hi <b>there</speak>")
+
+    assert spoken.returncode == 0, spoken.stderr
+    pcm = np.frombuffer(spoken.stdout[44:], dtype="<i2")
+    longest_silence = max(
+        len(run) for run in "".join("0" if x == 0 else "1" for x in pcm).split("1")
+    )
+    assert longest_silence >= 24_000  # the one-second break
+    assert broken.returncode == 1 and b"bad-request" in broken.stderr
+    assert b"mismatched tag" in broken.stderr
+
+
 def test_say_reports_an_unknown_voice(checkpoint_dir: Path, tmp_path: Path) -> None:
     finished = say(checkpoint_dir, tmp_path, tmp_path, "--voice", "nobody", "Hello there.")
 
@@ -293,3 +310,23 @@ def test_voice_add_takes_a_phones_m4a_recording(
     assert profile is not None and profile.usable
     assert [clip.name for clip in profile.voice.clips] == ["clip1.wav"]
     assert "Voice memo.m4a: ok (8.0 s, 48000 Hz, 1 ch)" in capsys.readouterr().out
+
+
+def test_voice_add_style_adds_a_speaking_style_that_check_shows_and_remove_takes_away(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    voices = tmp_path / "voices"
+    assert run_voice(voices, "add", "Oma", str(write_clip(tmp_path / "plain.wav"))) == 0
+    party = write_clip(tmp_path / "party.wav", seconds=8, seed=3)
+    assert run_voice(voices, "add", "Oma", str(party), "--style", "cheerful") == 0
+    assert run_voice(voices, "add", "Oma", str(party), "--style", "cheerful") == 1
+    assert run_voice(voices, "add", "Nobody", str(party), "--style", "cheerful") == 1
+    profile = VoiceLibrary(voices, "en").find("Oma")
+    assert profile is not None and [style.name for style in profile.styles] == ["cheerful"]
+    assert profile.style("cheerful") is not None
+    capsys.readouterr()
+    assert run_voice(voices, "check", "Oma") == 0
+    shown = capsys.readouterr().out
+    assert "styles: cheerful" in shown and "style cheerful: ok" in shown
+    assert run_voice(voices, "remove", "Oma", "--style", "cheerful", "--yes") == 0
+    assert not (voices / "Oma" / "cheerful").exists() and (voices / "Oma" / "clip1.wav").exists()

@@ -57,9 +57,19 @@ class Case:
     """Another client holds the only connection the server allows."""
 
 
+ANGRY_ALICE = {"name": "alice", "speaker": "angry"}
 CASES = [
     Case(ErrorCode.VOICE_NOT_FOUND, voice="nobody"),
     Case(ErrorCode.VOICE_UNUSABLE, voice="broken"),
+    Case(
+        ErrorCode.SPEAKER_NOT_FOUND,
+        plain_request=[Event("synthesize", {"text": SENTENCE, "voice": ANGRY_ALICE})],
+        streaming_request=[
+            Event("synthesize-start", {"voice": ANGRY_ALICE}),
+            Event("synthesize-chunk", {"text": SENTENCE}),
+            Event("synthesize-stop", {}),
+        ],
+    ),
     Case(ErrorCode.EMPTY_TEXT, text="***"),
     Case(ErrorCode.TEXT_TOO_LONG, text="word " * 100, settings={"max_text_chars": 200}),
     Case(ErrorCode.LANGUAGE_UNSUPPORTED, voice="alice@xx"),

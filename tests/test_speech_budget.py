@@ -9,7 +9,9 @@ import pytest
 
 from wyoming_xtts.core.service import Core
 from wyoming_xtts.core.settings import Settings
-from wyoming_xtts.core.speaking import SENTENCE_PAUSE_SECONDS
+from wyoming_xtts.text.pauses import PAUSE_SECONDS, Ending
+
+SENTENCE_PAUSE_SECONDS = PAUSE_SECONDS[Ending.SENTENCE]
 from wyoming_xtts.server import build_core
 from wyoming_xtts.text.speech_budget import max_speech_seconds
 

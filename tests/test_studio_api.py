@@ -402,3 +402,27 @@ async def test_the_wyoming_door_keeps_speaking_whatever_arrives_over_http(
     async with AsyncTcpClient("127.0.0.1", studio.wyoming_port) as wyoming:
         await wyoming.write_event(Synthesize(text="Still here.").event())
         assert audio_bytes(await read_until(wyoming, "audio-stop"))
+
+
+async def test_a_style_is_added_to_a_voice_heard_and_removed(
+    studio: HttpUnderTest, tmp_path: Path
+) -> None:
+    async with http(studio) as client:
+        clip = await upload(client, write_clip(tmp_path / "party.wav", seconds=8, seed=3))
+        added = await client.post(
+            "api/voices/alice/styles", json={"style": "cheerful", "uploads": [clip["id"]]}
+        )
+        heard = await client.get(
+            "api/speech", params={"voice": "alice", "style": "cheerful", "text": "Hi there."}
+        )
+        unknown = await client.get(
+            "api/speech", params={"voice": "alice", "style": "angry", "text": "Hi there."}
+        )
+        removed = await client.delete("api/voices/alice/styles/cheerful")
+        after = (await client.get("api/voices")).json()["voices"][0]
+    assert added.status_code == 201, added.text
+    (style,) = added.json()["styles"]
+    assert style["name"] == "cheerful" and style["usable"] and len(style["clips"]) == 1
+    assert heard.status_code == 200 and heard.headers["content-type"] == "audio/mpeg"
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "speaker-not-found"
+    assert removed.status_code == 204 and after["styles"] == []

@@ -19,7 +19,7 @@ REPLY = (
 def segments_of(pieces: list[str], language: str = "en") -> list[str]:
     stream = SentenceStream(language)
     out = [segment for piece in pieces for segment in stream.push(piece)]
-    return out + stream.finish()
+    return [sentence.text for sentence in out + stream.finish()]
 
 
 def test_every_chunking_of_a_reply_yields_the_same_segments() -> None:
@@ -48,7 +48,7 @@ def test_a_complete_sentence_is_released_once_the_next_one_starts() -> None:
     stream = SentenceStream("en")
 
     assert stream.push("The first sentence is here.") == []
-    assert stream.push(" The") == ["The first sentence is here."]
+    assert [sentence.text for sentence in stream.push(" The")] == ["The first sentence is here."]
 
 
 def test_short_fragments_are_merged_with_the_next_sentence() -> None:

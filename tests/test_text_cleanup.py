@@ -41,7 +41,7 @@ def test_every_chunking_of_a_reply_cleans_to_the_same_text(reply: str) -> None:
         ("1. Open the app\n2) Tap Settings", "Open the app. Tap Settings."),
         ("Ingredients:\n- flour", "Ingredients. flour."),
         ("> Quoted advice.", "Quoted advice."),
-        ("Before\n\n---\n\nAfter", "Before. After."),
+        ("Before\n\n---\n\nAfter", "Before. \n\nAfter."),
         ("| Day | Temp |\n|:---|---:|\n| Mon | 20 |", "Day, Temp. Mon, 20."),
         ("Run:\n```bash\nsudo reboot\n```\nThen wait.", "Run. Then wait."),
         ("Use `snake_case` names.", "Use snake case names."),

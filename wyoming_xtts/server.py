@@ -95,8 +95,9 @@ def build_core(
 ) -> Core:
     """The core over a started engine and the voices directory."""
     library = VoiceLibrary(settings.voices_dir, settings.default_language)
+    catalogue = VoiceCatalogue(engine, library, settings.default_voice)
     return Core(
-        catalogue=VoiceCatalogue(engine, library, settings.default_voice),
+        catalogue=catalogue,
         speaking=SpeakingService(
             engine,
             SpeakingSettings(
@@ -105,6 +106,7 @@ def build_core(
             ),
             detector,
             _audio_cache(settings),
+            catalogue.resolve_voice,
         ),
         program=engine.info,
         profiles=ProfileStore(library),

@@ -18,6 +18,7 @@ from ..core.errors import SpeechError
 from ..core.settings import Settings, configure_logging, parse_command
 from ..engines.base import EngineUnavailableError
 from ..server import build_core, create_engine
+from ..text.markup import TextFormat
 
 EXIT_SPEECH_FAILED = 1
 EXIT_ENGINE_UNAVAILABLE = 2
@@ -34,7 +35,10 @@ def main(argv: Sequence[str]) -> int:
     text = " ".join(args.text) if args.text else sys.stdin.read()
     started = time.monotonic()
     try:
-        pcm, sample_rate = asyncio.run(_synthesize(settings, args.voice, text))
+        text_format = TextFormat.SSML if args.ssml else TextFormat.TEXT
+        pcm, sample_rate = asyncio.run(
+            _synthesize(settings, args.voice, text, args.style, text_format)
+        )
     except EngineUnavailableError as err:
         print(f"wyoming-xtts: {err}", file=sys.stderr)
         return EXIT_ENGINE_UNAVAILABLE
@@ -60,19 +64,29 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--voice", help="voice profile or built-in speaker (default: as the server)"
     )
+    parser.add_argument("--style", help="a speaking style of the voice (Wyoming's speaker)")
+    parser.add_argument(
+        "--ssml", action="store_true", help="the text is SSML (see the README's SSML section)"
+    )
     parser.add_argument(
         "-o", "--output", default="say.wav", help="WAV file to write, or - for standard output"
     )
 
 
-async def _synthesize(settings: Settings, voice_name: str | None, text: str) -> tuple[bytes, int]:
+async def _synthesize(
+    settings: Settings,
+    voice_name: str | None,
+    text: str,
+    style: str | None = None,
+    text_format: TextFormat = TextFormat.TEXT,
+) -> tuple[bytes, int]:
     """16-bit mono PCM of `text` and its sample rate, through the server's own service."""
     _progress(f"Loading the {settings.engine} engine ...")
     engine = create_engine(settings)
     await engine.start()
     try:
         core = build_core(settings, engine)
-        voice = await core.catalogue.resolve_voice(voice_name)
+        voice = await core.catalogue.resolve_voice(voice_name, style)
         _progress(
             f"Speaking as {voice.name!r} (a profile's first use computes its conditioning) ..."
         )
@@ -80,7 +94,7 @@ async def _synthesize(settings: Settings, voice_name: str | None, text: str) -> 
         async def pieces() -> AsyncIterator[str]:
             yield text
 
-        async with aclosing(core.speaking.speak(pieces(), voice)) as chunks:
+        async with aclosing(core.speaking.speak(pieces(), voice, text_format)) as chunks:
             pcm = b"".join([chunk async for chunk in chunks])
         return pcm, core.speaking.sample_rate
     finally:

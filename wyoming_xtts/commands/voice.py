@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..core.audio import inspect_clip
+from ..core.audio import ClipReport, inspect_clip
 from ..core.clip_preparation import ClipPreparationError, prepare_clip
 from ..core.options import ENV_PREFIX
 from ..core.profiles import ProfileError, ProfileStore
@@ -31,7 +31,7 @@ def main(argv: Sequence[str]) -> int:
         return _list(voices_dir)
     if args.action == "check":
         return _check(voices_dir, args.name)
-    return _remove(voices_dir, args.name, args.yes)
+    return _remove(voices_dir, args.name, args.yes, args.style)
 
 
 def _default_voices_dir() -> str:
@@ -62,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--description", help="label shown in Home Assistant (default: the name)")
     add.add_argument("--denoise", action="store_true", help="remove steady background noise")
     add.add_argument("--replace", action="store_true", help="replace an existing profile")
+    add.add_argument(
+        "--style",
+        help="add the recordings as this speaking style of an existing voice (Home Assistant's "
+        "speaker), e.g. cheerful",
+    )
     actions.add_parser(
         "list", parents=[shared], help="every profile, with what is wrong with broken ones"
     )
@@ -70,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     remove = actions.add_parser("remove", parents=[shared], help="delete a profile directory")
     remove.add_argument("name")
     remove.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    remove.add_argument("--style", help="remove only this speaking style")
     return parser
 
 
@@ -78,8 +84,10 @@ def _add(voices_dir: Path, args: argparse.Namespace) -> int:
     if not is_valid_voice_name(name):
         return _fail(f"{name!r} cannot be a voice name: use letters, digits, spaces, . - _")
     target = voices_dir / name
-    if target.exists() and not args.replace:
+    if args.style is None and target.exists() and not args.replace:
         return _fail(f"voice {name!r} exists in {voices_dir}; add --replace to replace it")
+    if args.style is not None and not target.is_dir():
+        return _fail(f"no voice profile {name!r} in {voices_dir} to add a style to")
     languages = [normalize_language(tag) for tag in args.language or ["en"]]
     if None in languages:
         unknown = [tag for tag, code in zip(args.language, languages, strict=True) if code is None]
@@ -106,15 +114,19 @@ def _add(voices_dir: Path, args: argparse.Namespace) -> int:
 
     store = ProfileStore(VoiceLibrary(voices_dir, "en"))
     try:
-        target = store.create(
-            name, prepared, args.description, [c for c in languages if c], replace=args.replace
-        )
+        if args.style is not None:
+            target = store.add_style(name, args.style, prepared, replace=args.replace)
+        else:
+            target = store.create(
+                name, prepared, args.description, [c for c in languages if c], args.replace
+            )
     except ProfileError as err:
         return _fail(f"nothing written: {err}")
     total = sum(clip.duration_s for clip in prepared)
     trimmed = sum(clip.trimmed_s for clip in prepared)
+    what = f"Voice {name!r}" + (f", style {args.style!r}" if args.style else "")
     print(
-        f"Voice {name!r}: {len(prepared)} clip(s), {total:.1f} s of speech "
+        f"{what}: {len(prepared)} clip(s), {total:.1f} s of speech "
         f"({trimmed:.1f} s of silence trimmed, levels evened out) in {target}."
     )
     print("A running server offers it on Home Assistant's next look at the voices; no restart.")
@@ -136,21 +148,34 @@ def _check(voices_dir: Path, name: str) -> int:
     if profile is None:
         return _fail(f"no voice profile {name!r} in {voices_dir}")
     _print_profile(profile)
-    for clip in profile.voice.clips:
-        report = inspect_clip(clip)
+    for report in profile.clip_reports:
+        _print_clip(report)
+    for style in profile.styles:
+        state = "ok" if style.usable else "BROKEN"
         print(
-            f"  {clip.name}: {report.duration_s:.1f} s, {report.sample_rate} Hz, "
-            f"{report.channels} ch, {report.speech_s:.1f} s of speech"
+            f"  style {style.name}: {state} - {style.description!r}, {len(style.voice.clips)} clip(s)"
         )
+        for report in style.clip_reports:
+            _print_clip(report, indent="    ")
+        for message in style.errors:
+            print(f"    error: {message}")
     return 0 if profile.usable else EXIT_PROBLEM
+
+
+def _print_clip(report: ClipReport, indent: str = "  ") -> None:
+    print(
+        f"{indent}{report.path.name}: {report.duration_s:.1f} s, {report.sample_rate} Hz, "
+        f"{report.channels} ch, {report.speech_s:.1f} s of speech"
+    )
 
 
 def _print_profile(profile: VoiceProfile) -> None:
     voice = profile.voice
     state = "ok" if profile.usable else "BROKEN"
+    styles = f", styles: {', '.join(s.name for s in profile.styles)}" if profile.styles else ""
     print(
         f"{voice.name}: {state} - {profile.description!r}, {', '.join(voice.languages)}, "
-        f"{len(voice.clips)} clip(s)"
+        f"{len(voice.clips)} clip(s){styles}"
     )
     for message in profile.errors:
         print(f"  error: {message}")
@@ -158,10 +183,17 @@ def _print_profile(profile: VoiceProfile) -> None:
         print(f"  warning: {message}")
 
 
-def _remove(voices_dir: Path, name: str, confirmed: bool) -> int:
+def _remove(voices_dir: Path, name: str, confirmed: bool, style: str | None) -> int:
     target = voices_dir / name
     if not is_valid_voice_name(name) or not target.is_dir():
         return _fail(f"no voice profile {name!r} in {voices_dir}")
+    if style is not None:
+        try:
+            ProfileStore(VoiceLibrary(voices_dir, "en")).remove_style(name, style)
+        except ProfileError as err:
+            return _fail(str(err))
+        print(f"Removed style {style!r} of voice {name!r}.")
+        return 0
     if not confirmed:
         if not sys.stdin.isatty():
             return _fail("add --yes to remove a profile without a terminal to confirm in")

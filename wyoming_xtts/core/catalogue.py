@@ -33,6 +33,9 @@ class VoiceListing:
     builtin: bool
     """A speaker that ships with the model rather than a profile on disk."""
 
+    styles: tuple[str, ...] = ()
+    """Usable speaking styles, asked for as the request's `speaker`."""
+
 
 def builtin_description(voice: Voice) -> str:
     """How a built-in speaker is labelled wherever voices are listed."""
@@ -64,9 +67,9 @@ class VoiceCatalogue:
         all if the engine speaks none of them.
         """
         profiles = await asyncio.to_thread(self.library.scan)
-        voices = [
-            (profile.voice, profile.description, False) for profile in profiles if profile.usable
-        ]
+        usable = [profile for profile in profiles if profile.usable]
+        styles = {p.name: tuple(s.name for s in p.styles if s.usable) for p in usable}
+        voices = [(profile.voice, profile.description, False) for profile in usable]
         taken = {voice.name for voice, _, _ in voices}
         voices.extend(
             (voice, builtin_description(voice), True)
@@ -82,17 +85,21 @@ class VoiceCatalogue:
                     advertised_tag(code) for code in voice.languages if code in supported
                 ),
                 builtin=builtin,
+                styles=styles.get(voice.name, ()),
             )
             for voice, description, builtin in voices
             if supported.intersection(voice.languages)
         ]
 
-    async def resolve_voice(self, name: str | None) -> Voice:
-        """The voice for a requested name (None: the default); raises `SpeechError`.
+    async def resolve_voice(self, name: str | None, style: str | None = None) -> Voice:
+        """The voice for a requested name (None: the default) in a speaking style (None: the
+        plain clips); raises `SpeechError`.
 
         `NAME@LANG` (e.g. `grandma@de`) is voice NAME always speaking LANG: the override for
         automations when detection is not wanted.
         """
+        if style:
+            return await self._styled(name, style)
         if name is None:
             return await self._default_voice()
         base, suffix, tag = name.rpartition(_LANGUAGE_SUFFIX)
@@ -124,6 +131,29 @@ class VoiceCatalogue:
         raise SpeechError(
             ErrorCode.VOICE_NOT_FOUND,
             f"There is no voice named {name[:80]!r}. Available: {shown or 'none'}.",
+        )
+
+    async def _styled(self, name: str | None, style: str) -> Voice:
+        plain = await self.resolve_voice(name)
+        profile = (
+            None if plain.is_builtin else await asyncio.to_thread(self.library.find, plain.name)
+        )
+        found = profile.style(style) if profile is not None else None
+        if found is None:
+            offered = [s.name for s in profile.styles] if profile is not None else []
+            raise SpeechError(
+                ErrorCode.SPEAKER_NOT_FOUND,
+                f"Voice {plain.name!r} has no speaking style {style[:40]!r}"
+                + (f"; its styles: {', '.join(offered)}." if offered else "; it has none."),
+            )
+        if not found.usable:
+            raise SpeechError(
+                ErrorCode.VOICE_UNUSABLE,
+                f"Style {style!r} of voice {plain.name!r} cannot be used: {' '.join(found.errors)}",
+            )
+        # NAME@LANG's language choice carries over to the style.
+        return replace(
+            found.voice, languages=plain.languages, detect_language=plain.detect_language
         )
 
     async def _default_voice(self) -> Voice:

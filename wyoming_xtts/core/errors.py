@@ -13,6 +13,9 @@ class ErrorCode(StrEnum):
     VOICE_NOT_FOUND = "voice-not-found"
     """The requested voice is neither a voice profile nor a built-in speaker."""
 
+    SPEAKER_NOT_FOUND = "speaker-not-found"
+    """The voice has no speaking style (Wyoming's `speaker`) of that name."""
+
     VOICE_UNUSABLE = "voice-unusable"
     """The voice profile exists but its settings or clips cannot be used."""
 

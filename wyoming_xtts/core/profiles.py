@@ -94,6 +94,41 @@ class ProfileStore:
             shutil.rmtree(staging, ignore_errors=True)
         return target
 
+    def add_style(
+        self, name: str, style: str, clips: Sequence[PreparedClip], replace: bool = False
+    ) -> Path:
+        """Write a speaking style (a sub-directory of clips) into an existing profile."""
+        directory = self._existing(name)
+        _check_name(style)
+        if not clips:
+            raise ProfileError("A style needs at least one recording.")
+        target = directory / style
+        if target.exists() and not replace:
+            raise ProfileExistsError(f"Voice {name!r} already has a style named {style!r}.")
+        staging = Path(tempfile.mkdtemp(prefix=f".{style}.", dir=directory))
+        try:
+            for index, clip in enumerate(clips, start=1):
+                write_clip(clip, staging / f"clip{index}.wav")
+            _swap_into_place(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
+
+    def remove_style(self, name: str, style: str) -> None:
+        """Delete a speaking style's clips and its settings."""
+        directory = self._existing(name)
+        target = directory / style
+        if not is_valid_voice_name(style) or not target.is_dir():
+            raise ProfileNotFoundError(f"Voice {name!r} has no style named {style[:40]!r}.")
+        settings = self._settings(directory)
+        styles = dict(settings.get("styles", {}))
+        if style in styles:
+            del styles[style]
+            self.update(name, {"styles": styles or None})
+        retired = Path(tempfile.mkdtemp(prefix=f".{style}.removed.", dir=directory))
+        target.rename(retired / "style")
+        shutil.rmtree(retired)
+
     def update(self, name: str, changes: Mapping[str, Any]) -> VoiceProfile:
         """Change a profile's settings: top-level keys of voice.toml, and `synthesis` entries
         (None removes a key, so the default applies again). Returns the profile as re-read."""

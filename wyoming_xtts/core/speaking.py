@@ -16,17 +16,16 @@ import numpy as np
 
 from ..engines.base import Engine
 from ..text.language_detection import LanguageDetector, ReplyLanguage
-from ..text.segmentation import Segment, reply_segments
+from ..text.markup import TextFormat
+from ..text.segmentation import Segment
 from ..text.speech_budget import max_speech_seconds
 from .audio import PcmChunker, to_pcm16
 from .audio_cache import AudioCache
 from .errors import ErrorCode, SpeechError
+from .speech_parts import Part, Pause, Spoken, VoiceResolver, plain_parts, ssml_parts
 from .voices import Voice
 
 _LOGGER = logging.getLogger(__name__)
-
-SENTENCE_PAUSE_SECONDS = 0.25
-"""Silence inserted between segments: XTTS ends a sentence without a pause of its own."""
 
 
 @dataclass(frozen=True)
@@ -49,8 +48,10 @@ class SpeakingService:
         settings: SpeakingSettings,
         detector: LanguageDetector | None = None,
         cache: AudioCache | None = None,
+        resolve: VoiceResolver | None = None,
     ) -> None:
         self.engine = engine
+        self._resolve = resolve
         self._settings = settings
         self._detector = detector or LanguageDetector()
         self._cache = cache
@@ -71,13 +72,43 @@ class SpeakingService:
                 f"speak (it speaks {', '.join(self.engine.languages)}).",
             )
 
-    async def speak(self, text: AsyncIterable[str], voice: Voice) -> AsyncGenerator[bytes, None]:
+    async def speak(
+        self, text: AsyncIterable[str], voice: Voice, text_format: TextFormat = TextFormat.TEXT
+    ) -> AsyncGenerator[bytes, None]:
         """PCM chunks (16-bit mono at `sample_rate`) for text arriving in pieces.
 
         The first segment is synthesized as soon as it is complete in the text received so
-        far; closing the iterator stops the engine. Raises `SpeechError(EMPTY_TEXT)` when the
-        text holds nothing to say.
+        far; closing the iterator stops the engine. Between segments comes the pause their
+        punctuation (or SSML) asks for. Raises `SpeechError(EMPTY_TEXT)` when the text holds
+        nothing to say.
         """
+        if text_format is TextFormat.SSML:
+            parts = ssml_parts(text, voice, self._language_for, self._resolve)
+        else:
+            parts = plain_parts(text, voice, self._language_for)
+        counted = _Counted(parts)
+        depth = self.engine.segments_in_flight
+        audio = self._streamed(counted) if depth <= 1 else self._pipelined(counted, depth)
+        chunker = PcmChunker(self._settings.samples_per_chunk)
+        pause = _Pauses(self.sample_rate)
+        async with aclosing(counted), aclosing(audio) as pieces:
+            async for part, piece in pieces:
+                for silence in pause.before(part):
+                    for chunk in chunker.push(silence):
+                        yield chunk
+                if piece is not None:
+                    for chunk in chunker.push(to_pcm16(piece)):
+                        yield chunk
+        if not counted.spoken:
+            raise SpeechError(ErrorCode.EMPTY_TEXT, "There is no text to speak.")
+        for silence in pause.at_end():
+            for chunk in chunker.push(silence):
+                yield chunk
+        rest = chunker.flush()
+        if rest:
+            yield rest
+
+    async def _language_for(self, voice: Voice) -> ReplyLanguage:
         reply_language = ReplyLanguage(
             self._detector,
             voice.languages,
@@ -85,81 +116,69 @@ class SpeakingService:
         )
         if reply_language.detects and not self._detector.loaded:
             await asyncio.to_thread(self._detector.load)  # once; about 0.5 s
-        chunker = PcmChunker(self._settings.samples_per_chunk)
-        pause = to_pcm16(np.zeros(int(self.sample_rate * SENTENCE_PAUSE_SECONDS), np.float32))
-        segments = _Counted(reply_segments(text, reply_language))
-        depth = self.engine.segments_in_flight
-        audio = (
-            self._streamed(segments, voice)
-            if depth <= 1
-            else self._pipelined(segments, voice, depth)
-        )
-        current = 0
-        async with aclosing(segments), aclosing(audio) as pieces:
-            async for index, piece in pieces:
-                if index != current:
-                    current = index
-                    for chunk in chunker.push(pause):
-                        yield chunk
-                for chunk in chunker.push(to_pcm16(piece)):
-                    yield chunk
-        if not segments.count:
-            raise SpeechError(ErrorCode.EMPTY_TEXT, "There is no text to speak.")
-        rest = chunker.flush()
-        if rest:
-            yield rest
+        return reply_language
 
     async def _streamed(
-        self, segments: AsyncIterator[Segment], voice: Voice
-    ) -> AsyncGenerator[tuple[int, np.ndarray], None]:
+        self, parts: AsyncIterator[Part]
+    ) -> AsyncGenerator[tuple[Part, np.ndarray | None], None]:
         """Each segment's audio as the engine produces it, one segment at a time."""
-        index = 0
-        async for segment in segments:
-            self._check_language(voice, segment.language)
+        async for part in parts:
+            if isinstance(part, Pause):
+                yield part, None
+                continue
+            self._check_language(part.voice, part.segment.language)
             _LOGGER.debug(
-                "Segment %d (%s, %s): %r", index, segment.language, voice.name, segment.text
+                "Segment (%s, %s): %r", part.segment.language, part.voice.key, part.segment.text
             )
             # Closing explicitly (not at garbage collection) is what stops the engine
             # promptly when the client goes away mid-segment.
-            async with aclosing(self._segment_audio(segment, voice)) as pieces:
+            async with aclosing(self._segment_audio(part.segment, part.voice)) as pieces:
                 async for piece in pieces:
-                    yield index, piece
-            index += 1
+                    yield part, piece
 
     async def _pipelined(
-        self, segments: AsyncIterator[Segment], voice: Voice, depth: int
-    ) -> AsyncGenerator[tuple[int, np.ndarray], None]:
+        self, parts: AsyncIterator[Part], depth: int
+    ) -> AsyncGenerator[tuple[Part, np.ndarray | None], None]:
         """Up to `depth` segments synthesized at once, their audio delivered in order."""
         ahead = asyncio.Semaphore(depth)
-        ready: asyncio.Queue[asyncio.Task[list[np.ndarray]] | Exception | None] = asyncio.Queue()
+        ready: asyncio.Queue[tuple[Part, asyncio.Task[list[np.ndarray]] | None] | Exception | None]
+        ready = asyncio.Queue()
         running: set[asyncio.Task[list[np.ndarray]]] = set()
 
         async def start_segments() -> None:
             try:
-                async for segment in segments:
+                async for part in parts:
+                    if isinstance(part, Pause):
+                        ready.put_nowait((part, None))
+                        continue
                     await ahead.acquire()
                     _LOGGER.debug(
-                        "Segment (%s, %s): %r", segment.language, voice.name, segment.text
+                        "Segment (%s, %s): %r",
+                        part.segment.language,
+                        part.voice.key,
+                        part.segment.text,
                     )
-                    task = asyncio.create_task(self._whole_segment(segment, voice))
+                    task = asyncio.create_task(self._whole_segment(part.segment, part.voice))
                     running.add(task)
-                    ready.put_nowait(task)
+                    ready.put_nowait((part, task))
                 ready.put_nowait(None)
             except Exception as err:  # noqa: BLE001 - re-raised in order by the consumer below
                 ready.put_nowait(err)
 
         producer = asyncio.create_task(start_segments())
         try:
-            index = 0
             while (item := await ready.get()) is not None:
                 if isinstance(item, Exception):
                     raise item
-                pieces = await item
-                running.discard(item)
+                part, task = item
+                if task is None:
+                    yield part, None
+                    continue
+                pieces = await task
+                running.discard(task)
                 for piece in pieces:
-                    yield index, piece
+                    yield part, piece
                 ahead.release()
-                index += 1
         finally:
             producer.cancel()
             for task in running:
@@ -215,7 +234,7 @@ class SpeakingService:
                 "rate": self.sample_rate,
                 "text": segment.text,
                 "language": segment.language,
-                "voice": voice.name,
+                "voice": voice.key,
                 "clips": clips,
                 "generation": asdict(voice.generation),
             }
@@ -243,19 +262,59 @@ class SpeakingService:
 
 
 class _Counted:
-    """Passes segments through, counting them."""
+    """Passes parts through, counting the spoken ones."""
 
-    def __init__(self, segments: AsyncGenerator[Segment, None]) -> None:
-        self._segments = segments
-        self.count = 0
+    def __init__(self, parts: AsyncGenerator[Part, None]) -> None:
+        self._parts = parts
+        self.spoken = 0
 
     def __aiter__(self) -> "_Counted":
         return self
 
-    async def __anext__(self) -> Segment:
-        segment = await anext(self._segments)
-        self.count += 1
-        return segment
+    async def __anext__(self) -> Part:
+        part = await anext(self._parts)
+        if isinstance(part, Spoken):
+            self.spoken += 1
+        return part
 
     async def aclose(self) -> None:
-        await self._segments.aclose()
+        await self._parts.aclose()
+
+
+class _Pauses:
+    """The silence due between segments: the punctuation's pause of the segment before (at its
+    voice's pace), replaced by exact `<break>`s, lengthened to a paragraph's pause."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self._rate = sample_rate
+        self._current: Spoken | None = None
+        self._due = 0.0
+        self._exact = False
+
+    def before(self, part: Part) -> list[bytes]:
+        """Silence to send before this part's audio (none within a segment)."""
+        if isinstance(part, Pause):
+            speed = self._current.voice.generation.speed if self._current else 1.0
+            seconds = part.seconds if part.exact else part.seconds / speed
+            if part.exact:
+                self._due = self._due + seconds if self._exact else seconds
+                self._exact = True
+            elif not self._exact:
+                self._due = max(self._due, seconds)
+            return []
+        if part is self._current:
+            return []
+        silence = self._silence() if (self._current is not None or self._exact) else []
+        self._current = part
+        self._due = part.segment.pause_after / part.voice.generation.speed
+        self._exact = False
+        return silence
+
+    def at_end(self) -> list[bytes]:
+        """An exact break at the very end is kept; a punctuation pause is not."""
+        return self._silence() if self._exact else []
+
+    def _silence(self) -> list[bytes]:
+        samples = round(self._due * self._rate)
+        self._due, self._exact = 0.0, False
+        return [to_pcm16(np.zeros(samples, np.float32))] if samples else []

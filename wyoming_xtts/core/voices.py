@@ -5,6 +5,9 @@ voices/
   alice/
     voice.toml      description, language(s), generation settings (all optional)
     kitchen.wav     one or more clips of 6-30 s of speech; all of them are used
+    cheerful/       a speaking style (optional, any number): its own clips, and its own
+      party.wav     settings under [styles.cheerful] in voice.toml; Home Assistant offers
+                    each style as a "speaker" of the voice
 ```
 
 The library only ever reads the voices directory (profiles.py writes it). It is rescanned on every request for the
@@ -17,7 +20,7 @@ import math
 import re
 import threading
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +48,10 @@ _TOP_LEVEL_KEYS = frozenset(
         "speaker_url",
         "cleanup_voice",
         "default",
+        "styles",
     }
 )
+_STYLE_KEYS = frozenset({"description", "synthesis", "speaker_url", "cleanup_voice"})
 
 
 @dataclass(frozen=True)
@@ -117,10 +122,49 @@ class Voice:
     cleanup_voice: bool | None = None
     """Ask a cloud provider to denoise the reference; None uses the server's default."""
 
+    style: str | None = None
+    """The speaking style (a sub-directory of the profile); None for the plain clips."""
+
+    @property
+    def key(self) -> str:
+        """Name and style: what distinguishes one set of clips from another."""
+        return self.name if self.style is None else f"{self.name}/{self.style}"
+
     @property
     def is_builtin(self) -> bool:
         """True for a speaker that ships with the model rather than a profile on disk."""
         return not self.clips
+
+
+@dataclass(frozen=True)
+class StyleProfile:
+    """One speaking style of a profile: a sub-directory of clips, read and checked."""
+
+    voice: Voice
+    """The profile's voice with this style's clips and settings."""
+
+    description: str
+    """Label shown for the style."""
+
+    errors: tuple[str, ...] = ()
+    """Problems that make this style unusable (the rest of the profile is not affected)."""
+
+    warnings: tuple[str, ...] = ()
+    """Problems that lower quality but leave the style usable."""
+
+    clip_reports: tuple[ClipReport, ...] = ()
+    """Each clip's checks."""
+
+    @property
+    def name(self) -> str:
+        """The style's name: its directory's name."""
+        assert self.voice.style is not None
+        return self.voice.style
+
+    @property
+    def usable(self) -> bool:
+        """True when the style can be spoken."""
+        return not self.errors
 
 
 @dataclass(frozen=True)
@@ -149,10 +193,17 @@ class VoiceProfile:
     clip_reports: tuple[ClipReport, ...] = ()
     """Each clip's checks, in the order of `voice.clips`."""
 
+    styles: tuple[StyleProfile, ...] = ()
+    """Speaking styles, by name; each may be broken on its own."""
+
     @property
     def name(self) -> str:
         """The voice name: the directory's name."""
         return self.voice.name
+
+    def style(self, name: str) -> StyleProfile | None:
+        """The style of that name, or None."""
+        return next((style for style in self.styles if style.name == name), None)
 
     @property
     def usable(self) -> bool:
@@ -235,19 +286,12 @@ class VoiceLibrary:
             errors.append(f"{PROFILE_FILE}: default must be true or false.")
             is_default = False
 
-        clips = tuple(
-            sorted(
-                path
-                for path in directory.iterdir()
-                if path.suffix.lower() in CLIP_SUFFIXES and path.is_file()
-            )
-        )
+        clips, reports = self._clips(directory)
         if not clips:
             errors.append(
                 f"no reference clips: add one or more {', '.join(CLIP_SUFFIXES)} recordings "
                 "of 6-30 s of speech."
             )
-        reports = tuple(self._clip_report(clip) for clip in clips)
         for report in reports:
             errors.extend(report.errors)
             warnings.extend(report.warnings)
@@ -269,7 +313,92 @@ class VoiceLibrary:
             warnings=tuple(warnings),
             is_default=is_default,
             clip_reports=reports,
+            styles=self._read_styles(directory, settings, voice, errors),
         )
+
+    def _clips(self, directory: Path) -> tuple[tuple[Path, ...], tuple[ClipReport, ...]]:
+        clips = tuple(
+            sorted(
+                path
+                for path in directory.iterdir()
+                if path.suffix.lower() in CLIP_SUFFIXES and path.is_file()
+            )
+        )
+        return clips, tuple(self._clip_report(clip) for clip in clips)
+
+    def _read_styles(
+        self, directory: Path, settings: dict[str, Any], voice: Voice, errors: list[str]
+    ) -> tuple[StyleProfile, ...]:
+        """Each style sub-directory, with its settings from `[styles.NAME]`."""
+        tables = settings.get("styles", {})
+        if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
+            errors.append(f"{PROFILE_FILE}: [styles] must hold one table per style.")
+            tables = {}
+        names = sorted(
+            entry.name
+            for entry in directory.iterdir()
+            if entry.is_dir() and is_valid_voice_name(entry.name)
+        )
+        for missing in sorted(set(tables) - set(names)):
+            errors.append(
+                f"{PROFILE_FILE}: [styles.{missing}] has no directory {missing}/ of clips."
+            )
+        base_table = settings.get("synthesis", {})
+        styles = []
+        for name in names:
+            table = tables.get(name, {})
+            style_errors: list[str] = []
+            style_warnings: list[str] = []
+            unknown = sorted(set(table) - _STYLE_KEYS)
+            if unknown:
+                style_errors.append(
+                    f"{PROFILE_FILE}: unknown setting(s) {', '.join(unknown)} in "
+                    f"[styles.{name}]; known: {', '.join(sorted(_STYLE_KEYS))}."
+                )
+            synthesis = table.get("synthesis", {})
+            merged = {**base_table, **synthesis} if isinstance(synthesis, dict) else synthesis
+            generation = _read_generation(merged, style_errors)
+            clips, reports = self._clips(directory / name)
+            if not clips:
+                style_errors.append(
+                    f"style {name}: no reference clips in {name}/; add one or more "
+                    f"{', '.join(CLIP_SUFFIXES)} recordings of 6-30 s of speech."
+                )
+            for report in reports:
+                style_errors.extend(f"style {name}: {error}" for error in report.errors)
+                style_warnings.extend(f"style {name}: {warning}" for warning in report.warnings)
+            description = table.get("description", name)
+            if not isinstance(description, str) or not description.strip():
+                style_errors.append(f"[styles.{name}] description must be a non-empty string.")
+                description = name
+            # The profile's own speaker_url is a recording of the plain voice, not of a style.
+            speaker_url = table.get("speaker_url")
+            if speaker_url is not None and not (
+                isinstance(speaker_url, str) and _PUBLIC_URL.match(speaker_url)
+            ):
+                style_errors.append(f"[styles.{name}] speaker_url must be an http(s) URL.")
+                speaker_url = None
+            cleanup_voice = table.get("cleanup_voice", voice.cleanup_voice)
+            if not isinstance(cleanup_voice, (bool, type(None))):
+                style_errors.append(f"[styles.{name}] cleanup_voice must be true or false.")
+                cleanup_voice = voice.cleanup_voice
+            styles.append(
+                StyleProfile(
+                    voice=replace(
+                        voice,
+                        generation=generation,
+                        clips=clips,
+                        speaker_url=speaker_url,
+                        cleanup_voice=cleanup_voice,
+                        style=name,
+                    ),
+                    description=description.strip(),
+                    errors=tuple(style_errors),
+                    warnings=tuple(style_warnings),
+                    clip_reports=reports,
+                )
+            )
+        return tuple(styles)
 
     def _clip_report(self, clip: Path) -> ClipReport:
         try:

@@ -86,7 +86,7 @@ class ConditioningCache:
             (str(clip), stat.st_size, stat.st_mtime_ns)
             for clip, stat in ((clip, clip.stat()) for clip in voice.clips)
         )
-        remembered = self._memory.get(voice.name)
+        remembered = self._memory.get(voice.key)
         if remembered is not None and remembered[0] == signature:
             return remembered[1]
 
@@ -94,11 +94,11 @@ class ConditioningCache:
         path = self._directory / f"{key}.npz"
         conditioning = self._load(path)
         if conditioning is None:
-            _LOGGER.info("Computing conditioning latents for voice %s", voice.name)
+            _LOGGER.info("Computing conditioning latents for voice %s", voice.key)
             conditioning = self._compute(voice.clips)
             self.computed += 1
             self._store(path, conditioning)
-        self._memory[voice.name] = (signature, conditioning)
+        self._memory[voice.key] = (signature, conditioning)
         return conditioning
 
     def _key(self, clips: Sequence[Path]) -> str:

@@ -71,6 +71,7 @@ class SpeechTextCleaner:
         self._line_spoken = ""
         self._raw_last = ""
         self._space_owed = False
+        self._spoken_in_paragraph = False
 
     def push(self, text: str) -> str:
         """Add a piece of the reply; return the cleaned text that is now final."""
@@ -89,6 +90,9 @@ class SpeechTextCleaner:
             if newline < 0:
                 break
             line, self._pending = self._pending[:newline], self._pending[newline + 1 :]
+            if not line.strip() and self._line_kind is None and not self._in_code_block:
+                out.append(self._paragraph_break())
+                continue
             out.append(self._line_part(line))
             out.append(self._end_line())
         if final:
@@ -162,7 +166,15 @@ class SpeechTextCleaner:
         self._space_owed = False
         if kind in (None, "fence", "code", "rule") or not spoken:
             return ""
+        self._spoken_in_paragraph = True
         return " " if _SENTENCE_END.search(spoken) else ". "
+
+    def _paragraph_break(self) -> str:
+        """A blank line: kept (once) after spoken text, so the pause there can be longer."""
+        if not self._spoken_in_paragraph:
+            return ""
+        self._spoken_in_paragraph = False
+        return "\n\n"
 
     def _speak(self, raw: str) -> str:
         """Inline clean-up of text that is final."""

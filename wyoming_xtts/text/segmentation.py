@@ -22,6 +22,7 @@ from pysbd.languages import LANGUAGE_CODES
 from .cleanup import SpeechTextCleaner
 from .language_detection import ReplyLanguage
 from .languages import XTTS_CHAR_LIMITS
+from .pauses import PAUSE_SECONDS, Ending, pause_after
 from .spoken_forms import speakable
 
 MIN_SEGMENT_SHARE = 0.08
@@ -33,6 +34,7 @@ _CLAUSE_BREAK = re.compile(
     r"[,;:\u2013\u2014\uff0c\u3001\uff1b\uff1a](?=\s|$)|[\uff0c\u3001\uff1b\uff1a]"
 )
 _WHITESPACE = re.compile(r"\s+")
+_PARAGRAPH_END = re.compile(r"\n[^\S\n]*\n\s*$")
 _FALLBACK_SEGMENTER_LANGUAGE = "en"
 
 
@@ -46,30 +48,55 @@ class Segment:
     language: str
     """XTTS language code to speak it in."""
 
+    pause_after: float = PAUSE_SECONDS[Ending.SENTENCE]
+    """Seconds of silence after it at the voice's own pace, from how it ends (pauses.py)."""
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A complete sentence (or a piece of one within the limits) from `SentenceStream`."""
+
+    text: str
+    """The sentence, whitespace collapsed."""
+
+    paragraph_end: bool = False
+    """A blank line came after it."""
+
 
 async def reply_segments(
-    pieces: AsyncIterable[str], language: ReplyLanguage
+    pieces: AsyncIterable[str], language: ReplyLanguage, cleanup: bool = True
 ) -> AsyncGenerator[Segment, None]:
     """A reply arriving in pieces → cleaned segments, each in its language, as they complete.
 
     Sentences are found with the rules of the voice's first language; each is then spoken
     in the language it is written in, and split again if that language takes less text.
+    `cleanup` removes Markdown, emoji and URLs first (not for SSML's text, which is no
+    Markdown).
     """
-    cleaner = SpeechTextCleaner()
+    cleaner = SpeechTextCleaner() if cleanup else None
     sentences = SentenceStream(language.primary)
     async for piece in pieces:
-        for sentence in sentences.push(cleaner.push(piece)):
+        for sentence in sentences.push(cleaner.push(piece) if cleaner else piece):
             for segment in _in_its_language(sentence, language):
                 yield segment
-    for sentence in sentences.push(cleaner.finish()) + sentences.finish():
+    rest = sentences.push(cleaner.finish()) if cleaner else []
+    for sentence in rest + sentences.finish():
         for segment in _in_its_language(sentence, language):
             yield segment
 
 
-def _in_its_language(sentence: str, language: ReplyLanguage) -> list[Segment]:
-    code = language.of(sentence)
+def _in_its_language(sentence: Sentence, language: ReplyLanguage) -> list[Segment]:
+    code = language.of(sentence.text)
     limit = XTTS_CHAR_LIMITS.get(code, XTTS_CHAR_LIMITS["en"])
-    return [Segment(part, code) for part in split_long(speakable(sentence, code), limit)]
+    parts = split_long(speakable(sentence.text, code), limit)
+    return [
+        Segment(part, code, pause_after(part, sentence.paragraph_end and last))
+        for last, part in zip(_last_flags(len(parts)), parts, strict=True)
+    ]
+
+
+def _last_flags(count: int) -> list[bool]:
+    return [index == count - 1 for index in range(count)]
 
 
 def segment_limits(language: str) -> tuple[int, int]:
@@ -95,9 +122,9 @@ class SentenceStream:
         )
         self._min_chars, self._max_chars = segment_limits(language)
         self._buffer = ""
-        self._held: str | None = None
+        self._held: Sentence | None = None
 
-    def push(self, text: str) -> list[str]:
+    def push(self, text: str) -> list[Sentence]:
         """Add a piece of text; return the segments that are now complete."""
         self._buffer += text
         spans = self._segmenter.segment(self._buffer)
@@ -109,7 +136,7 @@ class SentenceStream:
         self._buffer = self._buffer[spans[-1].start :]
         return [segment for sentence in complete for segment in self._accept(sentence)]
 
-    def finish(self) -> list[str]:
+    def finish(self) -> list[Sentence]:
         """The text is complete: return every remaining segment."""
         rest, self._buffer = self._buffer, ""
         segments = self._accept(rest)
@@ -118,20 +145,24 @@ class SentenceStream:
             self._held = None
         return segments
 
-    def _accept(self, sentence: str) -> list[str]:
+    def _accept(self, sentence: str) -> list[Sentence]:
+        paragraph_end = bool(_PARAGRAPH_END.search(sentence))
         sentence = _WHITESPACE.sub(" ", sentence).strip()
         if not is_speakable(sentence):
             return []
-        ready: list[str] = []
-        for piece in split_long(sentence, self._max_chars):
+        ready: list[Sentence] = []
+        pieces = split_long(sentence, self._max_chars)
+        for last, text in zip(_last_flags(len(pieces)), pieces, strict=True):
+            piece = Sentence(text, paragraph_end and last)
             if self._held is not None:
-                merged = _join(self._held, piece)
+                # Merged across a paragraph end too: a fragment alone makes XTTS babble.
+                merged = _join(self._held.text, piece.text)
                 if len(merged) <= self._max_chars:
-                    piece = merged
+                    piece = Sentence(merged, piece.paragraph_end)
                 else:
                     ready.append(self._held)
                 self._held = None
-            if len(piece) < self._min_chars:
+            if len(piece.text) < self._min_chars:
                 self._held = piece
             else:
                 ready.append(piece)

@@ -169,3 +169,36 @@ def _unit(rules: _LanguageRules, match: re.Match[str]) -> str:
     singular, plural = rules.units[match["unit"]]
     number = match["number"]
     return f"{number} {singular if number == '1' else plural}"
+
+
+_FORMAT_PARTS = {"y": "year", "m": "month", "d": "day"}
+# num2words' names for the XTTS languages it knows (Chinese has no ordinals there).
+_NUM2WORDS = {"zh-cn": None, "ko": "ko", "ja": "ja"}
+
+
+def spoken_date(text: str, language: str, order: str | None = None) -> str:
+    """A date as SSML's `<say-as interpret-as="date" format="dmy">` gives it: its numbers in
+    `order` (`dmy`, `mdy`, `ymd`, `dm`, `md`, `ym`, …); without one, read as plain text is."""
+    numbers = re.findall(r"\d+", text)
+    if not order or len(order) != len(numbers) or set(order) - set(_FORMAT_PARTS):
+        return speakable(text, language)
+    parts = {_FORMAT_PARTS[letter]: value for letter, value in zip(order, numbers, strict=True)}
+    day, month = int(parts.get("day", "1")), int(parts.get("month", "0"))
+    if not 1 <= month <= 12 or not 1 <= day <= 31:
+        return speakable(text, language)
+    rules = _RULES.get(language)
+    if "day" not in parts:  # a month and a year: the month's name and the year
+        name = rules.months[month - 1] if rules else str(month)
+        return f"{name} {parts.get('year', '')}".strip()
+    return _date(rules, str(day), str(month), parts.get("year"))
+
+
+def spoken_ordinal(number: int, language: str) -> str:
+    """An ordinal number in words ("3" → "third"); digits where num2words lacks the language."""
+    code = _NUM2WORDS.get(language, language)
+    if code is None:
+        return str(number)
+    try:
+        return str(num2words(number, to="ordinal", lang=code))
+    except (NotImplementedError, OverflowError):
+        return str(number)

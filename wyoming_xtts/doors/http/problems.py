@@ -56,6 +56,7 @@ class HttpCode(StrEnum):
 
 _SPEECH_STATUS: dict[ErrorCode, HTTPStatus] = {
     ErrorCode.VOICE_NOT_FOUND: HTTPStatus.NOT_FOUND,
+    ErrorCode.SPEAKER_NOT_FOUND: HTTPStatus.NOT_FOUND,
     ErrorCode.VOICE_UNUSABLE: HTTPStatus.UNPROCESSABLE_ENTITY,
     ErrorCode.EMPTY_TEXT: HTTPStatus.BAD_REQUEST,
     ErrorCode.TEXT_TOO_LONG: HTTPStatus.BAD_REQUEST,

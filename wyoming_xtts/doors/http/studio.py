@@ -51,6 +51,8 @@ class Studio:
             web.post("/api/voices", self.create_voice),
             web.patch("/api/voices/{name}", self.update_voice),
             web.delete("/api/voices/{name}", self.remove_voice),
+            web.post("/api/voices/{name}/styles", self.add_style),
+            web.delete("/api/voices/{name}/styles/{style}", self.remove_style),
             web.put("/api/default-voice", self.make_default),
             web.post("/api/uploads", self.upload),
             web.get("/api/uploads/{id}/audio", self.upload_audio),
@@ -104,15 +106,7 @@ class Studio:
         name = required_text(body, "name", 64)
         description = optional_text(body, "description", _MAX_DESCRIPTION)
         languages = _languages(body.get("languages", ["en"]))
-        ids = body.get("uploads")
-        if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
-            raise bad_request("uploads must list the ids of one or more recordings.", "uploads")
-        if len(ids) > self._uploads.limits.clips_per_voice:
-            raise bad_request(
-                f"A voice is made of at most {self._uploads.limits.clips_per_voice} recordings.",
-                "uploads",
-            )
-        uploads = [self._uploads.get(upload_id) for upload_id in ids]
+        uploads = self._uploads_named(body)
         denoise = body.get("denoise", False) is True
         clips = await asyncio.to_thread(_prepared, uploads, denoise)
         try:
@@ -131,6 +125,39 @@ class Studio:
         for upload in uploads:
             self._uploads.remove(upload.id)
         return web.json_response(await self._voice_view(name), status=201)
+
+    async def add_style(self, request: web.Request) -> web.Response:
+        """A speaking style (Home Assistant's "speaker") for a profile, from checked uploads."""
+        name = request.match_info["name"]
+        body = await json_body(request)
+        await self._require_writable()
+        style = required_text(body, "style", 64)
+        uploads = self._uploads_named(body)
+        clips = await asyncio.to_thread(_prepared, uploads, body.get("denoise", False) is True)
+        try:
+            await asyncio.to_thread(
+                self._core.profiles.add_style,
+                name,
+                style,
+                clips,
+                body.get("replace", False) is True,
+            )
+        except ProfileExistsError as err:
+            raise HttpProblem(HttpCode.VOICE_EXISTS, str(err), "style") from None
+        except ProfileNotFoundError as err:
+            raise HttpProblem(HttpCode.NOT_FOUND, str(err)) from None
+        except ProfileError as err:
+            raise bad_request(str(err), "style") from None
+        for upload in uploads:
+            self._uploads.remove(upload.id)
+        return web.json_response(await self._voice_view(name), status=201)
+
+    async def remove_style(self, request: web.Request) -> web.Response:
+        """Delete a speaking style of a profile."""
+        await self._require_writable()
+        name, style = request.match_info["name"], request.match_info["style"]
+        await self._change(self._core.profiles.remove_style, name, style)
+        return web.Response(status=204)
 
     async def update_voice(self, request: web.Request) -> web.Response:
         """Change a profile's description, languages or sampling settings."""
@@ -196,7 +223,7 @@ class Studio:
         for an `<audio>` element; given settings override the voice's saved ones."""
         query = request.query
         text = query.get("text", "")
-        voice = await _resolve(self._core, query.get("voice") or None)
+        voice = await _resolve(self._core, query.get("voice") or None, query.get("style") or None)
         overrides: dict[str, Any] = {}
         for field in fields(GenerationSettings):
             raw = query.get(field.name, "")
@@ -207,6 +234,17 @@ class Studio:
             _check_generation(merged)
             voice = replace(voice, generation=GenerationSettings(**merged))
         return await self._speech.respond(request, text, voice, _PREVIEW_FORMAT)
+
+    def _uploads_named(self, body: dict[str, Any]) -> list[Upload]:
+        ids = body.get("uploads")
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+            raise bad_request("uploads must list the ids of one or more recordings.", "uploads")
+        if len(ids) > self._uploads.limits.clips_per_voice:
+            raise bad_request(
+                f"A voice is made of at most {self._uploads.limits.clips_per_voice} recordings.",
+                "uploads",
+            )
+        return [self._uploads.get(upload_id) for upload_id in ids]
 
     async def _require_writable(self) -> None:
         reason = await asyncio.to_thread(self._core.profiles.not_writable_reason)
@@ -246,9 +284,9 @@ class Studio:
         raise HttpProblem(HttpCode.NOT_FOUND, f"There is no voice profile named {name[:80]!r}.")
 
 
-async def _resolve(core: Core, name: str | None) -> Voice:
+async def _resolve(core: Core, name: str | None, style: str | None = None) -> Voice:
     try:
-        return await core.catalogue.resolve_voice(name)
+        return await core.catalogue.resolve_voice(name, style)
     except SpeechError as error:
         raise HttpProblem.from_speech(error, "voice") from None
 
@@ -363,6 +401,18 @@ def _profile_view(profile: VoiceProfile, is_default: bool) -> dict[str, Any]:
         "warnings": list(profile.warnings),
         "clips": [_clip_view(report) for report in profile.clip_reports],
         "synthesis": asdict(voice.generation),
+        "styles": [
+            {
+                "name": style.name,
+                "description": style.description,
+                "usable": style.usable,
+                "errors": list(style.errors),
+                "warnings": list(style.warnings),
+                "clips": [_clip_view(report) for report in style.clip_reports],
+                "synthesis": asdict(style.voice.generation),
+            }
+            for style in profile.styles
+        ],
     }
 
 
@@ -378,6 +428,7 @@ def _builtin_view(voice: Voice, is_default: bool) -> dict[str, Any]:
         "warnings": [],
         "clips": [],
         "synthesis": asdict(voice.generation),
+        "styles": [],
     }
 
 

@@ -37,6 +37,7 @@ from wyoming.tts import (
 from ...core.audio import PCM_SAMPLE_WIDTH
 from ...core.errors import ErrorCode, SpeechError
 from ...core.service import Core
+from ...text.markup import TextFormat
 from .admission import Admission, Refusal
 from .info import build_info
 from .response import Response
@@ -47,6 +48,8 @@ _LOGGER = logging.getLogger(__name__)
 _TEXT = "text"
 _VOICE = "voice"
 _VOICE_NAME = "name"
+_VOICE_SPEAKER = "speaker"
+_TEXT_FORMAT = "text_format"
 
 MAX_PENDING_RESPONSES = 8
 """Requests one connection may have waiting behind the one being spoken."""
@@ -252,10 +255,28 @@ class WyomingTtsHandler(AsyncEventHandler):
     async def _start_response(self, data: dict[str, Any], streaming: bool) -> Response:
         voice = data.get(_VOICE) or {}
         voice_name = voice.get(_VOICE_NAME) if isinstance(voice, dict) else None
+        speaker = voice.get(_VOICE_SPEAKER) if isinstance(voice, dict) else None
         text = "" if streaming else data.get(_TEXT)
-        response = Response(voice_name, streaming, self._max_text_chars)
+        try:
+            text_format: TextFormat | None = TextFormat.parse(data.get(_TEXT_FORMAT))
+        except ValueError:
+            text_format = None
+        response = Response(
+            voice_name,
+            streaming,
+            self._max_text_chars,
+            speaker if isinstance(speaker, str) else None,
+            text_format or TextFormat.TEXT,
+        )
         if not isinstance(voice, dict) or not isinstance(voice_name, (str, type(None))):
             response.failure = _bad_request("'voice' must be an object with a 'name' string.")
+        elif not isinstance(speaker, (str, type(None))):
+            response.failure = _bad_request("'voice.speaker' must be a string.")
+        elif text_format is None:
+            response.failure = _bad_request(
+                f"text_format must be one of {', '.join(TextFormat)}, "
+                f"not {str(data.get(_TEXT_FORMAT))[:20]!r}."
+            )
         elif not isinstance(text, str):
             response.failure = _bad_request("synthesize needs a 'text' string.")
         elif not streaming:
@@ -313,8 +334,9 @@ class WyomingTtsHandler(AsyncEventHandler):
         try:
             if response.failure is not None:
                 raise response.failure
-            voice = await self._core.catalogue.resolve_voice(response.voice_name)
-            async with aclosing(self._core.speaking.speak(response.text(), voice)) as chunks:
+            voice = await self._core.catalogue.resolve_voice(response.voice_name, response.style)
+            speech = self._core.speaking.speak(response.text(), voice, response.text_format)
+            async with aclosing(speech) as chunks:
                 async for pcm in chunks:
                     if not audio_started:
                         await self.write_event(self._audio_start().event())

@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from wyoming.info import Attribution, Info, TtsProgram, TtsVoice
+from wyoming.info import Attribution, Info, TtsProgram, TtsVoice, TtsVoiceSpeaker
 
 from ... import __version__
 from ...core.catalogue import VoiceListing
@@ -33,6 +33,7 @@ def build_info(engine: EngineInfo, voices: Sequence[VoiceListing]) -> Info:
                         installed=True,
                         version=engine.version if voice.builtin else None,
                         languages=list(voice.languages),
+                        speakers=[TtsVoiceSpeaker(name=style) for style in voice.styles] or None,
                     )
                     for voice in voices
                 ],

@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from ...core.errors import ErrorCode, SpeechError
+from ...text.markup import TextFormat
 
 _END_OF_TEXT = None
 
@@ -16,8 +17,19 @@ _END_OF_TEXT = None
 class Response:
     """The text of one request on its way to the synthesis service."""
 
-    def __init__(self, voice_name: str | None, streaming: bool, max_chars: int) -> None:
+    def __init__(
+        self,
+        voice_name: str | None,
+        streaming: bool,
+        max_chars: int,
+        style: str | None = None,
+        text_format: TextFormat = TextFormat.TEXT,
+    ) -> None:
         self.voice_name = voice_name
+        self.style = style
+        """The request's `speaker`: a speaking style of the voice (None: its plain clips)."""
+        self.text_format = text_format
+        """Plain text, or SSML to interpret."""
         self.streaming = streaming
         self.client_stopped = asyncio.Event()
         """Set when the client has sent everything (immediately for a plain request)."""
