@@ -23,7 +23,7 @@ from wyoming_xtts.text.pauses import PAUSE_SECONDS, Ending
 
 from .clips import write_clip, write_profile, zero_runs
 from .conftest import RecordingEngine, audio_bytes, event_types, read_until, serving
-from .fake_providers import FakeReplicate
+from .fake_providers import FakePixazo, FakeReplicate
 from .scripted_engine import RATE, ScriptedEngine
 from .test_cloud import proxy, proxy_settings
 
@@ -354,3 +354,53 @@ async def test_a_style_reaches_a_cloud_provider_as_a_reference_of_its_own(
     ]
     assert len(speakers) == 4
     assert speakers[0] == speakers[2] != speakers[1] == speakers[3]
+
+
+@pytest.fixture
+def pixazo() -> Iterator[FakePixazo]:
+    fake = FakePixazo()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+async def test_pixazo_gets_a_styles_own_speaker_url_and_ssml_as_one_request_per_segment(
+    pixazo: FakePixazo, tmp_path: Path
+) -> None:
+    settings = proxy_settings("pixazo", pixazo, tmp_path)
+    async with proxy(settings) as server:
+        toml = server.voices_dir / "alice" / "voice.toml"
+        toml.write_text(
+            toml.read_text()
+            + '\n[styles.calm]\nspeaker_url = "https://voices.example.org/alice-calm.wav"\n'
+        )
+        write_clip(server.voices_dir / "alice" / "calm" / "evening.wav", seed=9)
+        events = await say(
+            server.port,
+            '<speak>Good evening to you.<break time="300ms"/><voice style="calm">'
+            '<lang xml:lang="de">Gute Nacht, schlaf gut.</lang></voice></speak>',
+            ssml=True,
+        )
+    assert event_types(events) == ["audio-start", "audio-chunk", "audio-stop"]
+    generated = [call.json() for call in pixazo.calls("POST", "/voice-clone/v1/xtts-v2/generate")]
+    assert [(g["speaker"].rsplit("/", 1)[-1], g["language"]) for g in generated] == [
+        ("alice.wav", "en"),
+        ("alice-calm.wav", "de"),
+    ]
+    assert 0.3 in zero_runs(audio_bytes(events))
+
+
+async def test_an_element_not_interpreted_is_spoken_as_its_text_and_logged_once(
+    tone: ToneEngine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    document = (
+        '<speak><emphasis level="strong">One</emphasis> and <emphasis>two</emphasis> words, '
+        '<phoneme alphabet="ipa" ph="təmɑːtəʊ">tomato</phoneme> here.</speak>'
+    )
+    caplog.set_level("INFO", logger="wyoming_xtts.text.ssml")
+    async with serving(settings_for(tmp_path), tone) as port:  # type: ignore[arg-type]
+        await say(port, document, ssml=True)
+    assert tone.texts == ["One and two words, tomato here."]
+    logged = [record.getMessage() for record in caplog.records]
+    assert sum("<emphasis>" in message for message in logged) == 1
+    assert sum("<phoneme>" in message for message in logged) == 1

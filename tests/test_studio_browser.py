@@ -162,7 +162,7 @@ async def voice_names(page: Page, studio: Studio) -> list[str]:
     return [voice["name"] for voice in (await api_json(page, studio.url + "api/voices"))["voices"]]
 
 
-async def wyoming_voice_names(port: int) -> list[str]:
+async def wyoming_info(port: int) -> Info:
     client = AsyncTcpClient("127.0.0.1", port)
     await client.connect()
     try:
@@ -170,17 +170,30 @@ async def wyoming_voice_names(port: int) -> list[str]:
         events = await read_until(client, "info")
     finally:
         await client.disconnect()
-    info = Info.from_event(events[-1])
+    return Info.from_event(events[-1])
+
+
+async def wyoming_voice_names(port: int) -> list[str]:
+    info = await wyoming_info(port)
     return [voice.name for program in info.tts for voice in program.voices]
 
 
-async def side_played(page: Page, side: str, voice: str) -> None:
-    """Wait until a side's player has received the voice's speech and knows its length."""
+async def wyoming_speakers(port: int, voice_name: str) -> list[str]:
+    """The speakers (styles) Home Assistant is offered for one voice."""
+    info = await wyoming_info(port)
+    (voice,) = [voice for voice in info.tts[0].voices if voice.name == voice_name]
+    return [speaker.name for speaker in voice.speakers or []]
+
+
+async def side_played(page: Page, side: str, voice: str, style: str | None = None) -> None:
+    """Wait until a side's player has received the voice's speech (in `style`, when given)
+    and knows its length."""
     await page.wait_for_function(
-        "([side, voice]) => { const a = document.querySelector(`#side-${side} audio`);"
-        " return new URL(a.src).searchParams.get('voice') === voice"
+        "([side, voice, style]) => { const a = document.querySelector(`#side-${side} audio`);"
+        " const asked = new URL(a.src).searchParams;"
+        " return asked.get('voice') === voice && asked.get('style') === style"
         " && (a.ended || a.duration > 0); }",
-        arg=[side, voice],
+        arg=[side, voice, style],
         timeout=WAIT_MS,
     )
 
@@ -231,7 +244,6 @@ async def test_a_voice_made_from_an_uploaded_clip_can_be_heard_edited_and_remove
     assert (voices_dir / "grandma" / "voice.toml").is_file()
     assert "grandma" in await voice_names(page, studio)
     assert "grandma" in await wyoming_voice_names(studio.server.wyoming_port)
-    await screenshot(page, "studio-voices.png")
 
     # Listen: the preview streams and plays.
     await card(page, "grandma").get_by_role("button", name="Listen to grandma").click()
@@ -297,6 +309,102 @@ async def test_a_voice_made_from_an_uploaded_clip_can_be_heard_edited_and_remove
     assert "grandma" not in await voice_names(page, studio)
 
 
+def style_entry(page: Page, voice: str, style: str) -> Locator:
+    return card(page, voice).locator(f'.style[data-style="{style}"]')
+
+
+async def test_a_style_is_added_from_a_checked_clip_heard_and_removed_after_a_confirmation(
+    studio: Studio, browsing: Callable[..., Awaitable[Page]], tmp_path: Path
+) -> None:
+    page = await browsing()
+    voices_dir = studio.server.voices_dir
+    port = studio.server.wyoming_port
+    # A style that cannot be used (its only clip is silent) is already there.
+    write_silence(voices_dir / "alice" / "calm" / "hush.wav", seconds=8.0)
+    party = write_clip(tmp_path / "party.wav", seconds=8.0, seed=5)
+    await open_studio(page, studio.url)
+
+    calm = style_entry(page, "alice", "calm")
+    await expect(calm).to_have_class(re.compile(r"\bbroken\b"))
+    await expect(calm.locator(".badge.broken")).to_have_text("Cannot be used")
+    await expect(calm.locator(".problems .error")).to_contain_text(
+        re.compile(r"hush\.wav.*(silen|speech)", re.IGNORECASE)
+    )
+    await expect(
+        calm.get_by_role("button", name="Listen to the style calm of alice")
+    ).to_be_disabled()
+
+    # The style form is the new voice's: the clip is checked, with its verdict, before saving.
+    await card(page, "alice").get_by_role("button", name="Add a style to alice").click()
+    form = page.locator("#new-style")
+    await expect(form.get_by_role("heading", name="New style for “alice”")).to_be_visible()
+    await expect(page.locator("#st-name")).to_be_focused()
+    await page.locator("#st-name").fill("cheerful")
+    await page.locator("#st-file").set_input_files(party)
+    entry = page.locator("#st-clips .clip", has=page.locator(".clip-name", has_text="party.wav"))
+    await expect(entry).to_have_class(re.compile(r"\bok\b"))
+    await expect(entry.locator(".verdict")).to_have_text(re.compile(r"\d\.\d s"))
+    await expect(clip_entry(page, "party.wav")).to_have_count(0)  # not the new voice's list
+    # Its recorder records into its own meter.
+    await form.get_by_role("button", name="Record with the microphone").click()
+    await expect(page.locator("#st-recorder")).to_be_visible()
+    await expect(page.locator("#st-record-sentence")).to_have_text(re.compile(r"\w+ \w+ \w+"))
+    await page.wait_for_function(
+        "() => document.querySelector('#st-record-level').value > 0.1", timeout=WAIT_MS
+    )
+    await form.get_by_role("button", name="Cancel").click()
+    await expect(page.locator("#st-recorder")).to_be_hidden()
+    await expect(page.locator("#st-clips .clip")).to_have_count(1)
+    assert not (voices_dir / "alice" / "cheerful").exists()
+
+    await form.get_by_role("button", name="Save style").click()
+    cheerful = style_entry(page, "alice", "cheerful")
+    await expect(cheerful.locator("h5")).to_be_focused()
+    await expect(form).to_be_hidden()
+    await expect(cheerful.locator(".card-clips li")).to_contain_text("clip1.wav")
+    await expect(cheerful.locator(".card-clips .badge.ok")).to_have_text("Checked: good")
+    await expect(page.locator("#message-area")).to_contain_text("“cheerful”")
+    assert (voices_dir / "alice" / "cheerful" / "clip1.wav").is_file()
+    assert "cheerful" in await wyoming_speakers(port, "alice")
+    await page.evaluate("window.scrollTo(0, 0)")
+    await screenshot(page, "studio-voices.png")
+
+    # Listen: only usable styles are offered, and the speech is asked for in the style.
+    side_b_styles = page.locator("#side-b-style option")
+    await expect(side_b_styles).to_have_text(["Plain", "cheerful"])
+    await cheerful.get_by_role("button", name="Listen to the style cheerful of alice").click()
+    await expect(page.locator("#side-a-voice")).to_have_value("alice")
+    await expect(page.locator("#side-a-style")).to_have_value("cheerful")
+    await page.locator("#sentence").fill("What a lovely day!")
+    await page.get_by_role("button", name="Play A").click()
+    await side_played(page, "a", "alice", "cheerful")
+    await expect(page.locator(".message.error")).to_have_count(0)
+
+    # Remove: the confirmation names the style, Cancel has focus, Remove removes.
+    await cheerful.get_by_role("button", name="Remove the style cheerful of alice").click()
+    confirm = page.locator("#confirm-dialog")
+    await expect(confirm).to_contain_text("“cheerful”")
+    await expect(confirm.get_by_role("button", name="Cancel")).to_be_focused()
+    await confirm.get_by_role("button", name="Remove", exact=True).click()
+    await expect(confirm).to_be_hidden()
+    await expect(cheerful).to_have_count(0)
+    await expect(card(page, "alice")).to_be_visible()
+    assert not (voices_dir / "alice" / "cheerful").exists()
+    assert (voices_dir / "alice" / "voice.toml").is_file()
+    assert "cheerful" not in await wyoming_speakers(port, "alice")
+    await expect(side_b_styles).to_have_text(["Plain"])
+
+    # Side A still asks for the removed style: the server's sentence says why it cannot.
+    await page.get_by_role("button", name="Play A").click()
+    answer = await page.request.get(
+        f"{studio.url}api/speech?voice=alice&style=cheerful&text=What+a+lovely+day%21&format=mp3"
+    )
+    assert answer.status == 404
+    expected = (await answer.json())["error"]["message"]
+    assert "cheerful" in expected
+    await expect(page.locator(".message.error p")).to_have_text(expected)
+
+
 async def test_unusable_clips_are_refused_with_their_reason_and_nothing_can_be_saved_from_them(
     studio: Studio, browsing: Callable[..., Awaitable[Page]], tmp_path: Path
 ) -> None:
@@ -328,7 +436,7 @@ async def test_unusable_clips_are_refused_with_their_reason_and_nothing_can_be_s
     await page.locator("#nv-file").set_input_files(good)
     await expect(clip_entry(page, "good.flac")).to_have_class(re.compile(r"\bok\b"))
     await expect(save).to_be_enabled()
-    await page.locator(".clips-box").evaluate("(box) => box.scrollIntoView({block: 'start'})")
+    await page.locator("#nv-clips-box").evaluate("(box) => box.scrollIntoView({block: 'start'})")
     await screenshot(page, "studio-new-voice.png")
 
     # Removing a clip drops it on the server too.
