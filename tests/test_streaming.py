@@ -16,7 +16,7 @@ from wyoming_xtts.core.voices import GenerationSettings, Voice, VoiceLibrary
 from wyoming_xtts.engines import streaming_decoder
 from wyoming_xtts.engines.base import EngineUnavailableError, Precision
 from wyoming_xtts.engines.local import XttsEngine
-from wyoming_xtts.engines.precision import resolve_precision
+from wyoming_xtts.engines.precision import cpu_features, int8_kernels, resolve_precision
 from wyoming_xtts.engines.streaming_decoder import StreamingDecoder
 from wyoming_xtts.engines.xtts_stream import (
     SECONDS_PER_TOKEN,
@@ -266,20 +266,40 @@ async def test_int8_mode_quantises_the_gpt_and_still_speaks(
     assert not np.array_equal(int8_audio, fp32_audio)  # the numbers did change
 
 
+N100 = frozenset({"sse4_2", "avx", "avx2", "avx_vnni", "fma"})  # an Intel N100 mini PC
+PI5 = frozenset({"fp", "asimd", "asimddp", "crc32"})  # a Raspberry Pi 5 (Cortex-A76)
+OLD_ATOM = frozenset({"sse4_2", "ssse3"})  # no AVX2: PyTorch's int8 kernels crawl
+
+
 @pytest.mark.parametrize(
-    ("precision", "device", "expected"),
+    ("precision", "device", "flags", "expected"),
     [
-        ("auto", "cpu", "fp32"),
-        ("auto", "cuda", "fp16"),
-        ("auto", "cuda:1", "fp16"),
-        ("int8", "cpu", "int8"),
-        ("fp32", "cuda", "fp32"),
+        ("auto", "cpu", N100, "int8"),
+        ("auto", "cpu", PI5, "int8"),
+        ("auto", "cpu", OLD_ATOM, "fp32"),
+        ("auto", "cpu", frozenset(), "fp32"),
+        ("auto", "cuda", N100, "fp16"),
+        ("auto", "cuda:1", N100, "fp16"),
+        ("int8", "cpu", OLD_ATOM, "int8"),
+        ("fp32", "cpu", N100, "fp32"),
+        ("fp32", "cuda", N100, "fp32"),
     ],
 )
-def test_precision_auto_picks_fp16_on_gpus_and_fp32_on_cpus(
-    precision: Precision, device: str, expected: str
+def test_precision_auto_picks_the_fastest_mode_the_device_runs_well(
+    precision: Precision, device: str, flags: frozenset[str], expected: str
 ) -> None:
-    assert resolve_precision(precision, device) == expected
+    assert resolve_precision(precision, device, flags) == expected
+
+
+def test_the_cpus_own_flags_are_read_and_the_choice_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("INFO", logger="wyoming_xtts.engines.precision")
+    flags = cpu_features()
+    chosen = resolve_precision("auto", "cpu")
+    assert flags, "/proc/cpuinfo lists no CPU flags"
+    assert chosen == ("int8" if int8_kernels(flags) else "fp32")
+    assert f"Precision auto: {chosen}" in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -190,7 +190,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "precision",
-        "The GPT's arithmetic: `auto` (fp16 on CUDA, fp32 on CPU), `fp32`, `int8` (CPU only: "
+        "The GPT's arithmetic: `auto` (fp16 on CUDA; on a CPU int8 where it runs fast: AVX2 or NEON, else fp32), `fp32`, `int8` (CPU only: "
         "weights quantised to 8 bits, 2.6-3× faster, output slightly different, see "
         "[Speed](#speed)), `fp16` (CUDA only)",
         choices=PRECISIONS,

@@ -52,7 +52,7 @@ class Settings:
     """`auto` (CUDA when available), `cpu`, `cuda` or `cuda:N`."""
 
     precision: Precision = "auto"
-    """GPT precision of the local model: `auto` (fp16 on CUDA, fp32 on CPU), `fp32`, `int8`
+    """GPT precision of the local model: `auto` (fp16 on CUDA; int8 on CPUs with AVX2 or NEON, else fp32), `fp32`, `int8`
     (CPU: about twice as fast, slightly different sampling) or `fp16` (CUDA)."""
 
     deepspeed: bool = False

@@ -22,6 +22,7 @@ from ..text.speech_budget import max_speech_seconds
 from .audio import PcmChunker, to_pcm16
 from .audio_cache import AudioCache
 from .errors import ErrorCode, SpeechError
+from .shared_segments import SharedSegment
 from .speech_parts import Part, Pause, Spoken, VoiceResolver, plain_parts, ssml_parts
 from .voices import Voice
 
@@ -58,6 +59,8 @@ class SpeakingService:
         # asyncio semaphores wake waiters in FIFO order, and a slot is held per segment, not
         # per response: a long reply cannot keep a short one waiting for more than a segment.
         self._slots = asyncio.Semaphore(engine.max_concurrency)
+        # Syntheses running now, by segment key: an identical request listens to the same.
+        self._in_flight: dict[str, SharedSegment] = {}
 
     @property
     def sample_rate(self) -> int:
@@ -193,31 +196,56 @@ class SpeakingService:
     async def _segment_audio(
         self, segment: Segment, voice: Voice
     ) -> AsyncGenerator[np.ndarray, None]:
-        """One segment's audio: from the cache when it was spoken before, else from the
+        """One segment's audio: from the cache when it was spoken before; else from a
+        synthesis of the same segment already running for another request; else from the
         engine (holding one of its slots), stored once it has been spoken in full."""
-        cache, key = self._cache, None
+        key = await asyncio.to_thread(self._cache_key, segment, voice)  # stats the clips
+        cache = self._cache
         repeatable = voice.generation.seed is not None and self.engine.cache_identity is not None
-        if cache is not None and repeatable:
-            key = await asyncio.to_thread(self._cache_key, segment, voice)  # stats the clips
-        if cache is not None and key is not None:
+        storable = cache is not None and repeatable and key is not None
+        if storable:
+            assert cache is not None and key is not None
             cached = await asyncio.to_thread(cache.get, key)
             if cached is not None:
                 _LOGGER.debug("Segment from the audio cache: %r", segment.text)
                 yield cached
                 return
-        spoken: list[np.ndarray] = []
-        async with (
-            self._slots,
-            aclosing(self.engine.synthesize(segment.text, segment.language, voice)) as audio,
-            aclosing(self._within_budget(audio, segment, voice)) as pieces,
-        ):
+        shared = self._in_flight.get(key) if key is not None else None
+        if shared is None or not shared.open:
+            shared = self._start(segment, voice, key, store=storable)
+        else:
+            _LOGGER.debug("Segment shared with a request already speaking it: %r", segment.text)
+        async with aclosing(shared.listen()) as pieces:
             async for piece in pieces:
-                if key is not None:
-                    spoken.append(piece)
                 yield piece
-        # Reached only when the segment was spoken in full (a client gone closes us above).
-        if cache is not None and key is not None and spoken:
-            await asyncio.to_thread(cache.put, key, np.concatenate(spoken))
+
+    def _start(self, segment: Segment, voice: Voice, key: str | None, store: bool) -> SharedSegment:
+        """Run the engine for a segment as a task that others asking for it can listen to;
+        with `store`, its audio goes into the audio cache once it is complete."""
+
+        async def produce() -> AsyncGenerator[np.ndarray, None]:
+            spoken: list[np.ndarray] = []
+            async with (
+                self._slots,
+                aclosing(self.engine.synthesize(segment.text, segment.language, voice)) as audio,
+                aclosing(self._within_budget(audio, segment, voice)) as pieces,
+            ):
+                async for piece in pieces:
+                    spoken.append(piece)
+                    yield piece
+            # Reached only when the segment was spoken in full: the last listener gone
+            # cancels the task above.
+            if store and spoken and self._cache is not None and key is not None:
+                await asyncio.to_thread(self._cache.put, key, np.concatenate(spoken))
+
+        def ended() -> None:
+            if key is not None and self._in_flight.get(key) is shared:
+                del self._in_flight[key]
+
+        shared = SharedSegment(produce, ended)
+        if key is not None:
+            self._in_flight[key] = shared
+        return shared
 
     def _cache_key(self, segment: Segment, voice: Voice) -> str | None:
         """The segment's key in the audio cache; None when a clip cannot be read."""

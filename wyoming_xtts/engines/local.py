@@ -72,7 +72,8 @@ class LocalEngineConfig:
     """Offer the checkpoint's studio speakers as voices."""
 
     precision: Precision = "auto"
-    """GPT precision: `auto` (fp16 on CUDA, fp32 on CPU), `fp32`, `int8` (CPU), `fp16` (CUDA)."""
+    """GPT precision: `auto` (fp16 on CUDA; on a CPU int8 where it is fast, else fp32), `fp32`,
+    `int8` (CPU), `fp16` (CUDA)."""
 
     deepspeed: bool = False
     """Run the GPT through DeepSpeed's inference kernels (CUDA, needs `deepspeed` installed)."""

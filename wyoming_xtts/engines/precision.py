@@ -1,4 +1,5 @@
-"""Numeric precision of the loaded model: fp32, int8 GPT on CPU, fp16 GPT on CUDA.
+"""Numeric precision of the loaded model: fp32, int8 GPT on CPU, fp16 GPT on CUDA; `auto`
+picks the fastest mode the device runs well.
 
 The GPT's token-by-token sampling is most of XTTS-v2's cost. On a CPU each token is a chain
 of matrix-vector products limited by memory bandwidth, so int8 weights (a quarter of the
@@ -10,6 +11,7 @@ the time and the audio is most sensitive there.
 import contextlib
 import logging
 import warnings
+from pathlib import Path
 
 import torch
 from torch.nn.utils import parametrize
@@ -20,11 +22,24 @@ from .base import EngineUnavailableError, Precision
 _LOGGER = logging.getLogger(__name__)
 
 
-def resolve_precision(requested: Precision, device: str) -> Precision:
-    """`auto` → fp16 on CUDA, fp32 on CPU; refuses modes the device cannot run."""
+def resolve_precision(
+    requested: Precision, device: str, cpu_flags: frozenset[str] | None = None
+) -> Precision:
+    """`auto` → fp16 on CUDA; on a CPU int8 where PyTorch has fast int8 kernels for it, else
+    fp32. Refuses modes the device cannot run."""
     on_gpu = device.startswith("cuda")
     if requested == "auto":
-        return "fp16" if on_gpu else "fp32"
+        if on_gpu:
+            return "fp16"
+        flags = cpu_flags if cpu_flags is not None else cpu_features()
+        reason = int8_kernels(flags)
+        if reason is None:
+            _LOGGER.info(
+                "Precision auto: fp32 (this CPU lacks AVX2 and NEON, which int8 needs to be fast)"
+            )
+            return "fp32"
+        _LOGGER.info("Precision auto: int8 (%s); --precision fp32 for the reference output", reason)
+        return "int8"
     if requested == "int8" and on_gpu:
         raise EngineUnavailableError(
             "--precision int8 is for CPUs (PyTorch's dynamic quantisation has no CUDA kernels); "
@@ -36,6 +51,34 @@ def resolve_precision(requested: Precision, device: str) -> Precision:
             "use --precision int8 for the fastest CPU mode."
         )
     return requested
+
+
+def cpu_features() -> frozenset[str]:
+    """The CPU's feature flags (`flags` on x86, `Features` on ARM, from /proc/cpuinfo)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+def int8_kernels(flags: frozenset[str]) -> str | None:
+    """Which of PyTorch's int8 kernels suit this CPU, in words; None when none is fast.
+
+    fbgemm (x86) needs AVX2 and uses VNNI (Intel N100 and newer mini PCs, Zen 4) or AMX when
+    present; qnnpack (ARM) needs NEON, which every 64-bit ARM core has (a Raspberry Pi 5).
+    """
+    engines = set(torch.backends.quantized.supported_engines)
+    if "avx2" in flags and engines & {"x86", "fbgemm"}:
+        extras = sorted(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
+        return "x86 int8 kernels on AVX2" + (f" with {', '.join(extras)}" if extras else "")
+    if "asimd" in flags and "qnnpack" in engines:
+        return "ARM int8 kernels on NEON" + (" with dot product" if "asimddp" in flags else "")
+    return None
 
 
 def prepare_for_inference(model: Xtts, precision: Precision) -> None:
