@@ -1,7 +1,7 @@
 """Shared fixtures: a random-initialised XTTS checkpoint, one loaded engine, live servers."""
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +21,7 @@ from wyoming_xtts.server import build_core, create_engine
 from wyoming_xtts.text.language_detection import LanguageDetector
 
 from .clips import write_profile
+from .fake_providers import FakePixazo, FakeReplicate
 from .net import free_port, wait_for_port  # noqa: F401 - shared with the test modules
 from .xtts_checkpoint import build_checkpoint
 
@@ -39,6 +40,24 @@ def checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_checkpoint(
         tmp_path_factory.mktemp("xtts") / "checkpoint", speakers=BUILTIN_SPEAKERS
     )
+
+
+@pytest.fixture
+def replicate() -> Iterator[FakeReplicate]:
+    """A stand-in for Replicate's API on 127.0.0.1 (fake_providers.py)."""
+    fake = FakeReplicate()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def pixazo() -> Iterator[FakePixazo]:
+    """A stand-in for the Pixazo gateway on 127.0.0.1 (fake_providers.py)."""
+    fake = FakePixazo()
+    fake.start()
+    yield fake
+    fake.stop()
 
 
 @dataclass

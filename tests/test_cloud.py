@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -57,22 +57,6 @@ SPEAKER_URL = "https://voices.example.org/alice.wav"
 ENVIRON = {"REPLICATE_API_TOKEN": REPLICATE_TOKEN, "PIXAZO_API_KEY": PIXAZO_KEY}
 SECRETS = (REPLICATE_TOKEN, PIXAZO_KEY)
 SAMPLE_RATE = XTTS_OUTPUT_RATE
-
-
-@pytest.fixture
-def replicate() -> Iterator[FakeReplicate]:
-    fake = FakeReplicate()
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def pixazo() -> Iterator[FakePixazo]:
-    fake = FakePixazo()
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 @dataclass

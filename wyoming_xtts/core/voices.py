@@ -267,16 +267,7 @@ class VoiceLibrary:
 
         languages = _read_languages(settings, self.default_language, errors)
         generation = _read_generation(settings.get("synthesis", {}), errors)
-        speaker_url = settings.get("speaker_url")
-        if speaker_url is not None and not (
-            isinstance(speaker_url, str) and _PUBLIC_URL.match(speaker_url)
-        ):
-            errors.append(f"{PROFILE_FILE}: speaker_url must be an http:// or https:// URL.")
-            speaker_url = None
-        cleanup_voice = settings.get("cleanup_voice")
-        if cleanup_voice is not None and not isinstance(cleanup_voice, bool):
-            errors.append(f"{PROFILE_FILE}: cleanup_voice must be true or false.")
-            cleanup_voice = None
+        speaker_url, cleanup_voice = _provider_settings(settings, PROFILE_FILE, None, errors)
         detect_language = settings.get("detect_language", True)
         if not isinstance(detect_language, bool):
             errors.append(f"{PROFILE_FILE}: detect_language must be true or false.")
@@ -372,16 +363,9 @@ class VoiceLibrary:
                 style_errors.append(f"[styles.{name}] description must be a non-empty string.")
                 description = name
             # The profile's own speaker_url is a recording of the plain voice, not of a style.
-            speaker_url = table.get("speaker_url")
-            if speaker_url is not None and not (
-                isinstance(speaker_url, str) and _PUBLIC_URL.match(speaker_url)
-            ):
-                style_errors.append(f"[styles.{name}] speaker_url must be an http(s) URL.")
-                speaker_url = None
-            cleanup_voice = table.get("cleanup_voice", voice.cleanup_voice)
-            if not isinstance(cleanup_voice, (bool, type(None))):
-                style_errors.append(f"[styles.{name}] cleanup_voice must be true or false.")
-                cleanup_voice = voice.cleanup_voice
+            speaker_url, cleanup_voice = _provider_settings(
+                table, f"{PROFILE_FILE} [styles.{name}]", voice.cleanup_voice, style_errors
+            )
             styles.append(
                 StyleProfile(
                     voice=replace(
@@ -437,6 +421,23 @@ def settings_errors(settings: dict[str, Any], default_language: str) -> list[str
     _read_languages(settings, default_language, errors)
     _read_generation(settings.get("synthesis", {}), errors)
     return errors
+
+
+def _provider_settings(
+    table: dict[str, Any], where: str, default_cleanup: bool | None, errors: list[str]
+) -> tuple[str | None, bool | None]:
+    """`speaker_url` and `cleanup_voice` of a profile or a style, checked."""
+    speaker_url = table.get("speaker_url")
+    if speaker_url is not None and not (
+        isinstance(speaker_url, str) and _PUBLIC_URL.match(speaker_url)
+    ):
+        errors.append(f"{where}: speaker_url must be an http:// or https:// URL.")
+        speaker_url = None
+    cleanup_voice = table.get("cleanup_voice", default_cleanup)
+    if cleanup_voice is not None and not isinstance(cleanup_voice, bool):
+        errors.append(f"{where}: cleanup_voice must be true or false.")
+        cleanup_voice = default_cleanup
+    return speaker_url, cleanup_voice
 
 
 def _read_settings(path: Path, errors: list[str]) -> dict[str, Any]:

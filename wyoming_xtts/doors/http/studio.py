@@ -106,24 +106,12 @@ class Studio:
         name = required_text(body, "name", 64)
         description = optional_text(body, "description", _MAX_DESCRIPTION)
         languages = _languages(body.get("languages", ["en"]))
-        uploads = self._uploads_named(body)
-        denoise = body.get("denoise", False) is True
-        clips = await asyncio.to_thread(_prepared, uploads, denoise)
-        try:
-            await asyncio.to_thread(
-                self._core.profiles.create,
-                name,
-                clips,
-                description,
-                languages,
-                body.get("replace", False) is True,
-            )
-        except ProfileExistsError as err:
-            raise HttpProblem(HttpCode.VOICE_EXISTS, str(err), "name") from None
-        except ProfileError as err:
-            raise bad_request(str(err)) from None
-        for upload in uploads:
-            self._uploads.remove(upload.id)
+        uploads, clips = await self._clips_from(body)
+        replace_existing = body.get("replace", False) is True
+        await self._change(
+            self._core.profiles.create, name, clips, description, languages, replace_existing
+        )
+        self._used_up(uploads)
         return web.json_response(await self._voice_view(name), status=201)
 
     async def add_style(self, request: web.Request) -> web.Response:
@@ -132,24 +120,10 @@ class Studio:
         body = await json_body(request)
         await self._require_writable()
         style = required_text(body, "style", 64)
-        uploads = self._uploads_named(body)
-        clips = await asyncio.to_thread(_prepared, uploads, body.get("denoise", False) is True)
-        try:
-            await asyncio.to_thread(
-                self._core.profiles.add_style,
-                name,
-                style,
-                clips,
-                body.get("replace", False) is True,
-            )
-        except ProfileExistsError as err:
-            raise HttpProblem(HttpCode.VOICE_EXISTS, str(err), "style") from None
-        except ProfileNotFoundError as err:
-            raise HttpProblem(HttpCode.NOT_FOUND, str(err)) from None
-        except ProfileError as err:
-            raise bad_request(str(err), "style") from None
-        for upload in uploads:
-            self._uploads.remove(upload.id)
+        uploads, clips = await self._clips_from(body)
+        replace_existing = body.get("replace", False) is True
+        await self._change(self._core.profiles.add_style, name, style, clips, replace_existing)
+        self._used_up(uploads)
         return web.json_response(await self._voice_view(name), status=201)
 
     async def remove_style(self, request: web.Request) -> web.Response:
@@ -252,12 +226,25 @@ class Studio:
             raise HttpProblem(HttpCode.NOT_WRITABLE, reason)
 
     async def _change(self, change: Any, *args: Any) -> None:
+        """Run a profile writer's method off the loop, its failures as HTTP problems."""
         try:
             await asyncio.to_thread(change, *args)
         except ProfileNotFoundError as err:
             raise HttpProblem(HttpCode.NOT_FOUND, str(err)) from None
+        except ProfileExistsError as err:
+            raise HttpProblem(HttpCode.VOICE_EXISTS, str(err)) from None
         except ProfileError as err:
             raise bad_request(str(err)) from None
+
+    async def _clips_from(self, body: dict[str, Any]) -> tuple[list[Upload], list[PreparedClip]]:
+        """The uploads a request names and their cleaned clips (denoised if asked)."""
+        uploads = self._uploads_named(body)
+        denoise = body.get("denoise", False) is True
+        return uploads, await asyncio.to_thread(_prepared, uploads, denoise)
+
+    def _used_up(self, uploads: list[Upload]) -> None:
+        for upload in uploads:
+            self._uploads.remove(upload.id)
 
     async def _default_voice_name(self) -> str | None:
         try:
