@@ -121,12 +121,14 @@ async def test_an_unusable_recording_is_answered_with_its_reason_and_cannot_be_s
     async with http(studio) as client:
         short = await upload(client, write_clip(tmp_path / "short.wav", seconds=2))
         silent = await upload(client, write_silence(tmp_path / "quiet.wav"))
+        long = await upload(client, write_clip(tmp_path / "speech.flac", seconds=75))
         garbage_path = tmp_path / "notes.m4a"
         garbage_path.write_bytes(b"this is not audio at all" * 100)
         garbage = await upload(client, garbage_path)
         refused = await client.post("api/voices", json={"name": "Short", "uploads": [short["id"]]})
     assert not short["ok"] and "2.0 s long" in short["verdict"] and "short.wav" in short["verdict"]
     assert not silent["ok"] and "silent" in silent["verdict"]
+    assert not long["ok"] and "is 75 s long" in long["verdict"] and "up to 60 s" in long["verdict"]
     assert not garbage["ok"] and "cannot be decoded" in garbage["verdict"]
     # Plain words: neither the server's paths nor the decoders' messages reach the page.
     assert "studio-uploads" not in garbage["verdict"] and "/" not in garbage["verdict"]

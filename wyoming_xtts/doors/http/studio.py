@@ -84,6 +84,7 @@ class Studio:
                 "default_fixed": self._core.catalogue.fixed_default is not None,
                 "limits": {
                     "upload_bytes": limits.max_bytes,
+                    "upload_seconds": limits.max_seconds,
                     "clips_per_voice": limits.clips_per_voice,
                     "clip_min_s": MIN_CLIP_SECONDS,
                     "clip_best_s": list(RECOMMENDED_CLIP_SECONDS),

@@ -35,6 +35,10 @@ class UploadLimits:
     max_pending: int = 24
     """Recordings kept waiting to be saved at once."""
 
+    max_seconds: float = 60.0
+    """Longest recording accepted: XTTS-v2 uses 30 s of each, and every waiting recording is
+    held in memory, cleaned (at most 5 MB each)."""
+
     keep_s: float = 3600.0
     """How long an unsaved recording is kept."""
 
@@ -135,7 +139,12 @@ class UploadStore:
         report = inspect_clip(path)
         prepared: PreparedClip | None = None
         problem = None
-        if not report.errors:
+        if report.duration_s > self.limits.max_seconds:
+            problem = (
+                f"{path.name}: is {report.duration_s:.0f} s long; the studio takes recordings "
+                f"of up to {self.limits.max_seconds:.0f} s (XTTS-v2 uses 30 s of each)."
+            )
+        elif not report.errors:
             try:
                 prepared = prepare_clip(path)
             except ClipPreparationError as err:
