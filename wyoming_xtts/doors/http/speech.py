@@ -60,7 +60,7 @@ class SpeechStreams:
         self, request: web.Request, text: str, voice: Voice, fmt: AudioFormat
     ) -> web.StreamResponse:
         speaking = self._core.speaking
-        encoder = StreamEncoder(fmt, speaking.sample_rate)
+        encoder = await asyncio.to_thread(StreamEncoder, fmt, speaking.sample_rate)
         async with aclosing(speaking.speak(_once(text), voice)) as chunks:
             try:
                 first = await anext(chunks, b"")

@@ -112,7 +112,7 @@ class Studio:
         await self._change(
             self._core.profiles.create, name, clips, description, languages, replace_existing
         )
-        self._used_up(uploads)
+        await self._used_up(uploads)
         return web.json_response(await self._voice_view(name), status=201)
 
     async def add_style(self, request: web.Request) -> web.Response:
@@ -124,7 +124,7 @@ class Studio:
         uploads, clips = await self._clips_from(body)
         replace_existing = body.get("replace", False) is True
         await self._change(self._core.profiles.add_style, name, style, clips, replace_existing)
-        self._used_up(uploads)
+        await self._used_up(uploads)
         return web.json_response(await self._voice_view(name), status=201)
 
     async def remove_style(self, request: web.Request) -> web.Response:
@@ -190,7 +190,7 @@ class Studio:
     async def remove_upload(self, request: web.Request) -> web.Response:
         """Drop a recording that will not be saved."""
         self._uploads.get(request.match_info["id"])
-        self._uploads.remove(request.match_info["id"])
+        await self._uploads.remove(request.match_info["id"])
         return web.Response(status=204)
 
     async def speak(self, request: web.Request) -> web.StreamResponse:
@@ -243,9 +243,9 @@ class Studio:
         denoise = body.get("denoise", False) is True
         return uploads, await asyncio.to_thread(_prepared, uploads, denoise)
 
-    def _used_up(self, uploads: list[Upload]) -> None:
+    async def _used_up(self, uploads: list[Upload]) -> None:
         for upload in uploads:
-            self._uploads.remove(upload.id)
+            await self._uploads.remove(upload.id)
 
     async def _default_voice_name(self) -> str | None:
         try:

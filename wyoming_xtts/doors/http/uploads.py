@@ -6,6 +6,7 @@ saved into a profile, removed, or an hour has passed. The voices directory is no
 until a voice is saved.
 """
 
+import asyncio
 import io
 import re
 import secrets
@@ -13,6 +14,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from aiohttp import BodyPartReader
 
@@ -102,8 +104,8 @@ class UploadStore:
         shutil.rmtree(directory, ignore_errors=True)  # left by an earlier run: nobody waits
 
     async def receive(self, part: BodyPartReader) -> Path:
-        """Write an upload's bytes to disk, refusing it past `max_bytes`."""
-        self._expire()
+        """Write an upload's bytes to disk (off the event loop), refusing it past `max_bytes`."""
+        await self._expire()
         if len(self._uploads) >= self.limits.max_pending:
             raise HttpProblem(
                 HttpCode.UPLOAD_LIMIT,
@@ -115,23 +117,24 @@ class UploadStore:
         stem = _UNSAFE.sub("_", Path(original).stem)[:60].strip("._") or "recording"
         suffix = Path(original).suffix.lower()
         suffix = suffix if suffix in RECORDING_SUFFIXES else ".bin"
-        folder = self.directory / secrets.token_hex(8)
-        folder.mkdir(parents=True)
-        path = folder / f"{stem}{suffix}"
+        path = self.directory / secrets.token_hex(8) / f"{stem}{suffix}"
+        file = await asyncio.to_thread(_create, path)
         size = 0
-        with path.open("wb") as file:
+        try:
             while block := await part.read_chunk(_READ_BLOCK):
                 size += len(block)
                 if size > self.limits.max_bytes:
-                    file.close()
-                    shutil.rmtree(folder)
                     raise HttpProblem(
                         ErrorCode.TOO_LARGE,
                         f"The recording is larger than {self.limits.max_bytes // 1_000_000} MB; "
                         "30 s of speech is enough.",
                         "clip",
                     )
-                file.write(block)
+                await asyncio.to_thread(file.write, block)
+        except BaseException:
+            await asyncio.to_thread(_discard, file, path.parent)
+            raise
+        await asyncio.to_thread(file.close)
         return path
 
     def check(self, path: Path) -> Upload:
@@ -182,13 +185,23 @@ class UploadStore:
         write_clip(upload.prepared, buffer)
         return buffer.getvalue()
 
-    def remove(self, upload_id: str) -> None:
+    async def remove(self, upload_id: str) -> None:
         """Forget an upload and delete its file."""
         upload = self._uploads.pop(upload_id, None)
         if upload is not None:
-            shutil.rmtree(upload.original.parent, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, upload.original.parent, True)
 
-    def _expire(self) -> None:
+    async def _expire(self) -> None:
         limit = time.monotonic() - self.limits.keep_s
         for upload in [u for u in self._uploads.values() if u.received_at < limit]:
-            self.remove(upload.id)
+            await self.remove(upload.id)
+
+
+def _create(path: Path) -> BinaryIO:
+    path.parent.mkdir(parents=True)
+    return path.open("wb")
+
+
+def _discard(file: BinaryIO, folder: Path) -> None:
+    file.close()
+    shutil.rmtree(folder, ignore_errors=True)
