@@ -1,5 +1,6 @@
 """The OpenAI-compatible speech endpoint, driven by the real `openai` client and by plain HTTP."""
 
+import asyncio
 import io
 import json
 import wave
@@ -297,3 +298,41 @@ def test_every_code_has_a_status() -> None:
         assert 400 <= problem.status < 600
         body = json.loads(problem.response().body)  # type: ignore[arg-type]
         assert body["error"]["code"] == str(code) and body["error"]["message"] == "A sentence."
+
+
+@dataclass
+class SlowEngine(ScriptedEngine):
+    """Speaks each segment in ten pieces, 50 ms apart: long enough to have many at once."""
+
+    async def synthesize(
+        self, text: str, language: str, voice: object
+    ) -> AsyncGenerator[np.ndarray, None]:
+        for _ in range(10):
+            await asyncio.sleep(0.05)
+            yield np.full(RATE // 20, 0.1, np.float32)
+
+
+async def test_more_speech_requests_than_the_door_runs_at_once_are_refused_with_429(
+    tmp_path: Path,
+) -> None:
+    async with (
+        http_serving(SlowEngine(), tmp_path) as server,  # type: ignore[arg-type]
+        httpx.AsyncClient(base_url=server.base_url, timeout=60) as http,
+    ):
+        replies = await asyncio.gather(
+            *(
+                http.post(
+                    "v1/audio/speech",
+                    json={"model": "tts-1", "voice": "alice", "input": f"Sentence number {i}."},
+                )
+                for i in range(9)
+            )
+        )
+        after = await http.post(
+            "v1/audio/speech", json={"model": "tts-1", "voice": "alice", "input": "Again."}
+        )
+    statuses = sorted(reply.status_code for reply in replies)
+    assert statuses == [200] * 8 + [429]
+    (refused,) = [reply for reply in replies if reply.status_code == 429]
+    assert refused.json()["error"]["code"] == "too-many-requests"
+    assert after.status_code == 200

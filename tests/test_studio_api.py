@@ -428,3 +428,18 @@ async def test_a_style_is_added_to_a_voice_heard_and_removed(
     assert heard.status_code == 200 and heard.headers["content-type"] == "audio/mpeg"
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "speaker-not-found"
     assert removed.status_code == 204 and after["styles"] == []
+
+
+async def test_a_default_voice_fixed_by_the_server_option_is_reported_as_fixed(
+    engine: RecordingEngine, tmp_path: Path
+) -> None:
+    async with (
+        http_serving(engine, tmp_path, default_voice="Ana Florence") as server,
+        http(server) as client,
+    ):
+        page = (await client.get("api/studio")).json()
+        await client.put("api/default-voice", json={"voice": "alice"})
+        after = (await client.get("api/studio")).json()
+    assert page["default_voice"] == "Ana Florence" and page["default_fixed"]
+    # Marking a profile changes its voice.toml, but the option still wins.
+    assert after["default_voice"] == "Ana Florence"
