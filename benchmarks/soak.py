@@ -29,7 +29,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +44,7 @@ from wyoming.tts import (
 
 from tests.clips import write_profile
 from tests.fake_providers import REPLICATE_TOKEN, FakeReplicate
+from wyoming_xtts.core.speaking import whole_text
 from wyoming_xtts.text.language_detection import LanguageDetector, ReplyLanguage
 from wyoming_xtts.text.segmentation import reply_segments
 
@@ -78,10 +78,8 @@ class Tally:
 
 
 async def expected_bytes(text: str, detector: LanguageDetector) -> int:
-    async def once() -> AsyncIterator[str]:
-        yield text
-
-    segments = [s async for s in reply_segments(once(), ReplyLanguage(detector, ["en"], True))]
+    language = ReplyLanguage(detector, ["en"], True)
+    segments = [s async for s in reply_segments(whole_text(text), language)]
     return 2 * (len(segments) * SEGMENT_SAMPLES + (len(segments) - 1) * PAUSE_SAMPLES)
 
 

@@ -9,13 +9,14 @@ import asyncio
 import sys
 import time
 import wave
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from contextlib import aclosing
 from pathlib import Path
 from typing import BinaryIO
 
 from ..core.errors import SpeechError
 from ..core.settings import Settings, configure_logging, parse_command
+from ..core.speaking import whole_text
 from ..engines.base import EngineUnavailableError
 from ..server import build_core, create_engine
 from ..text.markup import TextFormat
@@ -90,11 +91,8 @@ async def _synthesize(
         _progress(
             f"Speaking as {voice.name!r} (a profile's first use computes its conditioning) ..."
         )
-
-        async def pieces() -> AsyncIterator[str]:
-            yield text
-
-        async with aclosing(core.speaking.speak(pieces(), voice, text_format)) as chunks:
+        speech = core.speaking.speak(whole_text(text), voice, text_format)
+        async with aclosing(speech) as chunks:
             pcm = b"".join([chunk async for chunk in chunks])
         return pcm, core.speaking.sample_rate
     finally:

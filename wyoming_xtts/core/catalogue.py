@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from ..engines.base import Engine
 from ..text.languages import advertised_tag, normalize_language
 from .errors import ErrorCode, SpeechError
-from .voices import Voice, VoiceLibrary, is_valid_voice_name
+from .voices import Voice, VoiceLibrary, VoiceProfile, is_valid_voice_name
 
 _MAX_NAMES_IN_ERROR = 12
 _LANGUAGE_SUFFIX = "@"
@@ -98,10 +98,9 @@ class VoiceCatalogue:
         `NAME@LANG` (e.g. `grandma@de`) is voice NAME always speaking LANG: the override for
         automations when detection is not wanted.
         """
-        if style:
-            return await self._styled(name, style)
         if name is None:
-            return await self._default_voice()
+            default = await self._default_voice()
+            return await self.resolve_voice(default.name, style) if style else default
         base, suffix, tag = name.rpartition(_LANGUAGE_SUFFIX)
         if suffix and base:
             language = normalize_language(tag)
@@ -110,7 +109,7 @@ class VoiceCatalogue:
                     ErrorCode.LANGUAGE_UNSUPPORTED,
                     f"{tag[:20]!r} in {name[:80]!r} is not a language XTTS-v2 speaks.",
                 )
-            voice = await self.resolve_voice(base)
+            voice = await self.resolve_voice(base, style)
             return replace(voice, languages=(language,), detect_language=False)
         if is_valid_voice_name(name):
             profile = await asyncio.to_thread(self.library.find, name)
@@ -120,9 +119,11 @@ class VoiceCatalogue:
                         ErrorCode.VOICE_UNUSABLE,
                         f"Voice {name!r} cannot be used: {' '.join(profile.errors)}",
                     )
-                return profile.voice
+                return _in_style(profile, style) if style else profile.voice
         for voice in self._engine.builtin_voices():
             if voice.name == name:
+                if style:
+                    raise _no_style(name, style, [])
                 return voice
         known = [listing.name for listing in await self.list_voices()]
         shown = ", ".join(known[:_MAX_NAMES_IN_ERROR]) + (
@@ -131,29 +132,6 @@ class VoiceCatalogue:
         raise SpeechError(
             ErrorCode.VOICE_NOT_FOUND,
             f"There is no voice named {name[:80]!r}. Available: {shown or 'none'}.",
-        )
-
-    async def _styled(self, name: str | None, style: str) -> Voice:
-        plain = await self.resolve_voice(name)
-        profile = (
-            None if plain.is_builtin else await asyncio.to_thread(self.library.find, plain.name)
-        )
-        found = profile.style(style) if profile is not None else None
-        if found is None:
-            offered = [s.name for s in profile.styles] if profile is not None else []
-            raise SpeechError(
-                ErrorCode.SPEAKER_NOT_FOUND,
-                f"Voice {plain.name!r} has no speaking style {style[:40]!r}"
-                + (f"; its styles: {', '.join(offered)}." if offered else "; it has none."),
-            )
-        if not found.usable:
-            raise SpeechError(
-                ErrorCode.VOICE_UNUSABLE,
-                f"Style {style!r} of voice {plain.name!r} cannot be used: {' '.join(found.errors)}",
-            )
-        # NAME@LANG's language choice carries over to the style.
-        return replace(
-            found.voice, languages=plain.languages, detect_language=plain.detect_language
         )
 
     async def _default_voice(self) -> Voice:
@@ -173,3 +151,24 @@ class VoiceCatalogue:
             "No voice was requested and there is no usable voice profile to fall back on; "
             "add one to the voices directory.",
         )
+
+
+def _in_style(profile: VoiceProfile, style: str) -> Voice:
+    """A usable profile's voice in one of its speaking styles; raises `SpeechError`."""
+    found = profile.style(style)
+    if found is None:
+        raise _no_style(profile.name, style, [s.name for s in profile.styles])
+    if not found.usable:
+        raise SpeechError(
+            ErrorCode.VOICE_UNUSABLE,
+            f"Style {style!r} of voice {profile.name!r} cannot be used: {' '.join(found.errors)}",
+        )
+    return found.voice
+
+
+def _no_style(name: str, style: str, offered: list[str]) -> SpeechError:
+    return SpeechError(
+        ErrorCode.SPEAKER_NOT_FOUND,
+        f"Voice {name!r} has no speaking style {style[:40]!r}"
+        + (f"; its styles: {', '.join(offered)}." if offered else "; it has none."),
+    )

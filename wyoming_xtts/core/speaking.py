@@ -40,6 +40,11 @@ class SpeakingSettings:
     """Let voices with several languages speak each segment in the language it is in."""
 
 
+async def whole_text(text: str) -> AsyncIterator[str]:
+    """A text that is complete at once, as the stream of pieces `SpeakingService.speak` reads."""
+    yield text
+
+
 class SpeakingService:
     """Speaks text in a voice through one engine, for any number of connections."""
 

@@ -260,10 +260,7 @@ class VoiceLibrary:
         errors: list[str] = []
         warnings: list[str] = []
         settings = _read_settings(directory / PROFILE_FILE, errors)
-        description = settings.get("description", directory.name)
-        if not isinstance(description, str) or not description.strip():
-            errors.append(f"{PROFILE_FILE}: description must be a non-empty string.")
-            description = directory.name
+        description = _read_description(settings, directory.name, errors)
 
         languages = _read_languages(settings, self.default_language, errors)
         generation = _read_generation(settings.get("synthesis", {}), errors)
@@ -415,9 +412,7 @@ def settings_errors(settings: dict[str, Any], default_language: str) -> list[str
     unknown = sorted(set(settings) - _TOP_LEVEL_KEYS)
     if unknown:
         errors.append(f"{PROFILE_FILE}: unknown setting(s) {', '.join(unknown)}.")
-    description = settings.get("description", "x")
-    if not isinstance(description, str) or not description.strip():
-        errors.append(f"{PROFILE_FILE}: description must be a non-empty string.")
+    _read_description(settings, "", errors)
     _read_languages(settings, default_language, errors)
     _read_generation(settings.get("synthesis", {}), errors)
     return errors
@@ -438,6 +433,16 @@ def _provider_settings(
         errors.append(f"{where}: cleanup_voice must be true or false.")
         cleanup_voice = default_cleanup
     return speaker_url, cleanup_voice
+
+
+def _read_description(settings: dict[str, Any], default: str, errors: list[str]) -> str:
+    description = settings.get("description")
+    if description is None:
+        return default
+    if not isinstance(description, str) or not description.strip():
+        errors.append(f"{PROFILE_FILE}: description must be a non-empty string.")
+        return default
+    return description
 
 
 def _read_settings(path: Path, errors: list[str]) -> dict[str, Any]:

@@ -9,13 +9,13 @@ never as a shorter file that looks whole.
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from contextlib import aclosing
 
 from aiohttp import web
 
 from ...core.errors import ErrorCode, SpeechError
 from ...core.service import Core
+from ...core.speaking import whole_text
 from ...core.voices import Voice
 from .encoding import AudioFormat, StreamEncoder
 from .problems import HttpProblem
@@ -61,7 +61,7 @@ class SpeechStreams:
     ) -> web.StreamResponse:
         speaking = self._core.speaking
         encoder = await asyncio.to_thread(StreamEncoder, fmt, speaking.sample_rate)
-        async with aclosing(speaking.speak(_once(text), voice)) as chunks:
+        async with aclosing(speaking.speak(whole_text(text), voice)) as chunks:
             try:
                 first = await anext(chunks, b"")
             except SpeechError as error:
@@ -120,7 +120,3 @@ def _broken_off(
     if request.transport is not None:
         request.transport.abort()
     return response
-
-
-async def _once(text: str) -> AsyncIterator[str]:
-    yield text
