@@ -1,8 +1,5 @@
 """Streaming speech from the local model: seamless pieces, their sizes, stopping, precision."""
 
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +19,12 @@ from wyoming_xtts.engines.xtts_stream import (
     SECONDS_PER_TOKEN,
     ChunkSchedule,
     decoder_geometry,
-    speak_sentence,
 )
 from wyoming_xtts.text.speech_budget import max_speech_seconds
 
 from .clips import write_profile
 from .conftest import make_local_engine
+from .sentences import CollectingSink, speak_directly
 from .xtts_checkpoint import CheckpointShape, build_checkpoint
 
 SEEDED = GenerationSettings(seed=7)
@@ -167,44 +164,20 @@ async def test_the_piece_sizes_never_change_the_audio(checkpoint_dir: Path, tmp_
     assert np.abs(small_audio - large_audio).max() <= 1e-5
 
 
-def speak_directly(
-    model: Xtts,
-    text: str,
-    first_tokens: int,
-    stop: threading.Event,
-    gpt_context: Callable[[], AbstractContextManager[None]] = nullcontext,
-) -> Iterator[np.ndarray]:
-    """`speak_sentence` with silent conditioning and a fixed seed's sampling settings."""
-    return speak_sentence(
-        model,
-        text,
-        "en",
-        torch.zeros(1, 32, model.gpt.model_dim),
-        F.normalize(torch.ones(1, 512, 1), dim=1),
-        SEEDED,
-        ChunkSchedule(first_tokens=first_tokens),
-        stop,
-        gpt_context,
-    )
-
-
-def test_a_stop_request_ends_generation_at_the_next_token(model: Xtts) -> None:
+def test_a_listener_hanging_up_ends_generation_at_the_next_token(model: Xtts) -> None:
     steps: list[int] = []
-    hook = model.gpt.gpt_inference.register_forward_hook(lambda *_: steps.append(1))
-    stop = threading.Event()
+    hook = model.gpt.gpt.register_forward_hook(lambda *_: steps.append(1))
+    sink = CollectingSink(pieces_wanted=1)
     try:
-        pieces = speak_directly(
-            model, "A sentence that is long enough to need several pieces of audio.", 2, stop
+        speak_directly(
+            model, ["A sentence that is long enough to need several pieces of audio."], [sink], 2
         )
-        next(pieces)
-        before = len(steps)
-        stop.set()
-        rest = list(pieces)
     finally:
         hook.remove()
 
-    assert rest == []
-    assert len(steps) - before <= 1
+    # The prompt pass, one step per token of the first piece, at most one more.
+    assert len(sink.pieces) == 1 and not sink.finished
+    assert len(steps) <= 1 + 2 + 1
 
 
 def test_only_the_gpt_runs_in_the_reduced_precision_context(model: Xtts) -> None:
@@ -218,13 +191,13 @@ def test_only_the_gpt_runs_in_the_reduced_precision_context(model: Xtts) -> None
         entered.append(True)
         return torch.autocast("cpu", dtype=torch.bfloat16)
 
-    torch.manual_seed(7)
-    pieces = list(
-        speak_directly(
-            model, "A sentence in reduced precision.", 4, threading.Event(), reduced_precision
-        )
+    sink = CollectingSink()
+    speak_directly(
+        model, ["A sentence in reduced precision."], [sink], 4, gpt_context=reduced_precision
     )
+    pieces = sink.pieces
 
+    assert sink.finished
     assert len(entered) > 10  # once for the prompt, once per token
     assert all(piece.dtype == np.float32 for piece in pieces)
     assert np.isfinite(np.concatenate(pieces)).all() and np.concatenate(pieces).size > 0

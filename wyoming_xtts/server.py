@@ -50,6 +50,7 @@ def create_engine(settings: Settings) -> Engine:
                 builtin_speakers=settings.builtin_speakers,
                 precision=settings.precision,
                 deepspeed=settings.deepspeed,
+                batch_sentences=settings.batch_sentences,
                 schedule=ChunkSchedule(first_tokens=settings.first_chunk_tokens),
             )
         )

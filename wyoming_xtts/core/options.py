@@ -197,6 +197,13 @@ OPTIONS: tuple[Option, ...] = (
         addon="precision",
     ),
     Option(
+        "batch_sentences",
+        "Sentences the local model generates at once, all clients together (1-16): they share "
+        "each GPT step, which costs little more for four than for one on a CPU (see "
+        "[Several satellites at once](#several-satellites-at-once)); more wait for a free place",
+        _whole(1, 16),
+    ),
+    Option(
         "first_chunk_tokens",
         "GPT tokens (46 ms of speech each) generated before a sentence's first audio is decoded "
         "and sent (2-48); later pieces grow to 48 tokens. Smaller starts sooner; the audio is "

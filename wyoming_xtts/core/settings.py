@@ -58,6 +58,10 @@ class Settings:
     deepspeed: bool = False
     """Run the local model's GPT through DeepSpeed's inference kernels (CUDA only)."""
 
+    batch_sentences: int = 4
+    """Sentences the local model generates at once, all clients together: they share each
+    GPT step, so several satellites speaking at once do not wait for each other's sentences."""
+
     first_chunk_tokens: int = 8
     """GPT tokens (46.4 ms of speech each) generated before the first audio of a sentence is
     decoded and sent; later pieces grow up to 48 tokens."""

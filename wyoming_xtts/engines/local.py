@@ -1,8 +1,8 @@
 """XTTS-v2 run locally (CUDA or CPU) through coqui-tts' public API.
 
 One model instance serves every connection. All model work runs on one dedicated thread:
-PyTorch inference is not meant to be shared between threads, and one worker keeps requests
-in the order the service hands them over.
+PyTorch inference is not meant to be shared between threads. Sentences from all connections
+are generated together there (`sentence_batcher.py`), sharing each GPT step.
 """
 
 import asyncio
@@ -10,8 +10,7 @@ import contextlib
 import errno
 import hashlib
 import logging
-import threading
-from collections.abc import AsyncGenerator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -27,11 +26,12 @@ from TTS.tts.models.xtts import Xtts
 
 from ..core.audio import XTTS_OUTPUT_RATE, XTTS_REFERENCE_RATE, load_clip
 from ..core.errors import ErrorCode, SpeechError
-from ..core.offload import iterate_in_thread
-from ..core.voices import GenerationSettings, Voice
+from ..core.offload import Handoff
+from ..core.voices import Voice
 from ..text.languages import XTTS_LANGUAGES
 from .base import EngineInfo, EngineUnavailableError, Precision
 from .conditioning import Conditioning, ConditioningCache, ConditioningParams
+from .gpt_batch import GptBatch
 from .memory import release_freed_memory
 from .model_files import (
     SPEAKERS_FILE,
@@ -41,8 +41,10 @@ from .model_files import (
     writable_copy_dir,
 )
 from .precision import gpt_autocast, prepare_for_inference, resolve_precision
+from .sentence_batcher import PreparedSentence, SentenceBatcher, SentenceRequest
 from .stack import stack_failure
-from .xtts_stream import ChunkSchedule, speak_sentence
+from .streaming_decoder import DecoderGeometry, StreamingDecoder
+from .xtts_stream import ChunkSchedule, Sentence, decoder_geometry, text_tokens, token_budget
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -77,6 +79,10 @@ class LocalEngineConfig:
 
     deepspeed: bool = False
     """Run the GPT through DeepSpeed's inference kernels (CUDA, needs `deepspeed` installed)."""
+
+    batch_sentences: int = 4
+    """Sentences generated at once, sharing each GPT step (1 with DeepSpeed, whose kernels
+    keep their own single-sequence cache)."""
 
     schedule: ChunkSchedule = field(default_factory=ChunkSchedule)
     """How many GPT tokens make each piece of streamed audio."""
@@ -114,6 +120,11 @@ class XttsEngine:
         self._languages: tuple[str, ...] = XTTS_LANGUAGES
         self._builtin: dict[str, Conditioning] = {}
         self._cache: ConditioningCache | None = None
+        self._geometry: DecoderGeometry | None = None
+        self._batch_sentences = 1 if config.deepspeed else config.batch_sentences
+        self._batcher = SentenceBatcher(
+            self._executor, self._batch_sentences, self._new_batch, self._prepare
+        )
         self._segments_open = 0  # changed on the event loop only
 
     @property
@@ -137,7 +148,7 @@ class XttsEngine:
 
     @property
     def max_concurrency(self) -> int:
-        return 1
+        return self._batch_sentences
 
     @property
     def segments_in_flight(self) -> int:
@@ -172,9 +183,9 @@ class XttsEngine:
     ) -> AsyncGenerator[np.ndarray, None]:
         self._segments_open += 1
         try:
-            async with aclosing(
-                iterate_in_thread(self._executor, partial(self._generate, text, language, voice))
-            ) as pieces:
+            handoff: Handoff[np.ndarray] = Handoff(asyncio.get_running_loop())
+            self._batcher.submit(SentenceRequest(text, language, voice, handoff))
+            async with aclosing(handoff.items()) as pieces:
                 async for piece in pieces:
                     yield piece
         finally:
@@ -213,6 +224,7 @@ class XttsEngine:
         model.to(self._device)
         prepare_for_inference(model, self._precision)
         self._model = model
+        self._geometry = decoder_geometry(model)
         release_freed_memory()
 
         self._languages = tuple(code for code in xtts_config.languages if code in XTTS_LANGUAGES)
@@ -295,41 +307,40 @@ class XttsEngine:
                 f"Voice {voice.name!r} cannot be used: its clips could not be read ({err}).",
             ) from err
 
-    def _generate(
-        self, text: str, language: str, voice: Voice, stop: threading.Event
-    ) -> Iterator[np.ndarray]:
-        conditioning = self._conditioning_for(voice)
-        settings = voice.generation
-        if settings.seed is not None:
-            # Sampling draws from torch's global generator, which takes no other seed. Only
-            # the model thread generates, so seeding here fixes this segment alone.
-            torch.manual_seed(settings.seed)
-        yield from self._speak(text, language, conditioning, settings, stop)
-
-    def _speak(
-        self,
-        text: str,
-        language: str,
-        conditioning: Conditioning,
-        settings: GenerationSettings,
-        stop: threading.Event,
-    ) -> Iterator[np.ndarray]:
+    def _new_batch(self) -> GptBatch:
         model = self._require_model()
-        try:
-            yield from speak_sentence(
-                model,
-                text,
-                language,
-                torch.from_numpy(conditioning.gpt_cond_latent).to(self._device),
-                torch.from_numpy(conditioning.speaker_embedding).to(self._device),
-                settings,
+        return GptBatch(model.gpt, partial(gpt_autocast, self._precision, self._device))
+
+    def _prepare(self, request: SentenceRequest, batch: GptBatch) -> PreparedSentence:
+        """Everything a sentence needs before it joins the batch (on the model thread)."""
+        model = self._require_model()
+        assert self._geometry is not None
+        conditioning = request.conditioning or self._conditioning_for(request.voice)
+        settings = request.voice.generation
+        generator = torch.Generator(device=self._device)
+        if settings.seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(settings.seed)
+        decoder = StreamingDecoder(
+            model.hifigan_decoder.waveform_decoder,
+            torch.from_numpy(conditioning.speaker_embedding).to(self._device),
+            self._geometry,
+            length_scale=1.0 / max(settings.speed, 0.05),
+        )
+        return PreparedSentence(
+            cond_latent=torch.from_numpy(conditioning.gpt_cond_latent).to(self._device),
+            text_tokens=text_tokens(model, request.text, request.language).to(self._device),
+            sentence=Sentence(
+                request.text,
+                batch.sampler(settings, generator),
+                decoder,
+                batch.stop_token,
+                token_budget(model, request.text, request.language),
                 self._config.schedule,
-                stop,
-                partial(gpt_autocast, self._precision, self._device),
-            )
-        except (RuntimeError, AssertionError, ValueError, KeyError) as err:
-            _LOGGER.exception("XTTS-v2 failed on %r", text)
-            raise SpeechError(ErrorCode.SYNTHESIS_FAILED, f"XTTS-v2 failed: {err}") from err
+                request.sink,
+            ),
+        )
 
     def _release_if_idle(self) -> None:
         """Return generation's scratch memory (KV cache, decoder activations: ~1 GB after a
@@ -348,9 +359,13 @@ class XttsEngine:
         language = self._config.default_language
         if language not in self._languages:
             language = self._languages[0]
-        stop = threading.Event()
-        for _ in self._speak(_WARM_UP_TEXT, language, conditioning, GenerationSettings(), stop):
-            stop.set()  # one piece is enough
+        sink = _FirstPiece()
+        voice = Voice(name="warm-up", languages=(language,))
+        self._batcher.run_here(
+            [SentenceRequest(_WARM_UP_TEXT, language, voice, sink, conditioning=conditioning)]
+        )
+        if sink.error is not None:
+            raise sink.error
 
     @staticmethod
     def _read_checkpoint(directory: Path, use_deepspeed: bool) -> tuple[Xtts, XttsConfig]:
@@ -385,6 +400,28 @@ class XttsEngine:
         if self._model is None:
             raise SpeechError(ErrorCode.SYNTHESIS_FAILED, "The XTTS-v2 model is not loaded.")
         return self._model
+
+
+class _FirstPiece:
+    """The warm-up's listener: one piece is enough; keeps a failure to raise it at load."""
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+        self._pieces = 0
+
+    @property
+    def abandoned(self) -> bool:
+        return self._pieces > 0 or self.error is not None
+
+    def put(self, item: np.ndarray) -> bool:
+        self._pieces += 1
+        return False
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+
+    def finish(self) -> None:
+        pass
 
 
 class _CheckpointReadOnlyError(Exception):

@@ -1,8 +1,8 @@
 """One sentence of XTTS-v2 speech, token by token, audio in growing pieces.
 
-Built on coqui-tts' public pieces: the tokenizer, `GPT.compute_embeddings`, the token-by-token
-`GPT.get_generator` that `Xtts.inference_stream` uses, and the HiFi-GAN waveform decoder. It
-differs from `inference_stream` where that costs time:
+The GPT's steps come from `gpt_batch.GptBatch` (shared with the other sentences being
+generated); this is what happens to one sentence's share of each step. It differs from
+coqui-tts' `Xtts.inference_stream` where that costs time:
 
 - the first piece of audio is decoded after a few tokens, and later pieces grow, so sound
   starts early and the per-piece overhead stays small on long sentences;
@@ -13,12 +13,10 @@ differs from `inference_stream` where that costs time:
   babbling sample is stopped at the source instead of after the fact.
 """
 
-import contextlib
 import logging
 import math
-import threading
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -26,8 +24,8 @@ from TTS.tts.models.xtts import Xtts
 
 from ..core.audio import XTTS_REFERENCE_RATE
 from ..core.errors import ErrorCode, SpeechError
-from ..core.voices import GenerationSettings
 from ..text.speech_budget import max_speech_seconds
+from .gpt_batch import StepOutput, TokenSampler
 from .streaming_decoder import DecoderGeometry, StreamingDecoder
 
 _LOGGER = logging.getLogger(__name__)
@@ -68,83 +66,95 @@ def decoder_geometry(model: Xtts) -> DecoderGeometry:
     )
 
 
+def text_tokens(model: Xtts, text: str, language: str) -> torch.Tensor:
+    """The sentence as XTTS text tokens; `TEXT_TOO_LONG` beyond what the model takes."""
+    tokens = model.tokenizer.encode(text.strip().lower(), lang=language)
+    if len(tokens) >= model.args.gpt_max_text_tokens:
+        raise SpeechError(
+            ErrorCode.TEXT_TOO_LONG,
+            f"This sentence is {len(tokens)} XTTS-v2 text tokens; the model takes fewer than "
+            f"{model.args.gpt_max_text_tokens}.",
+        )
+    return torch.tensor(tokens, dtype=torch.int32)
+
+
 def token_budget(model: Xtts, text: str, language: str) -> int:
     """Most GPT tokens this text may take: its speech budget, at most the model's own cap."""
     budget = math.floor(max_speech_seconds(text, language) / SECONDS_PER_TOKEN)
     return max(1, min(budget, int(model.gpt.max_gen_mel_tokens)))
 
 
-def speak_sentence(
-    model: Xtts,
-    text: str,
-    language: str,
-    gpt_cond_latent: torch.Tensor,
-    speaker_embedding: torch.Tensor,
-    settings: GenerationSettings,
-    schedule: ChunkSchedule,
-    stop: threading.Event,
-    gpt_context: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
-) -> Iterator[np.ndarray]:
-    """Yield float32 audio at the decoder's rate for one sentence, piece by piece.
+class PieceSink(Protocol):
+    """Where one sentence's audio goes (`core.offload.Handoff` for a client)."""
 
-    The GPT's steps run inside `gpt_context()` (e.g. fp16 autocast), the decoder outside it,
-    in fp32. Returns early, between two tokens, once `stop` is set. Runs on the model thread.
-    """
-    with torch.inference_mode():
-        tokens = model.tokenizer.encode(text.strip().lower(), lang=language)
-        if len(tokens) >= model.args.gpt_max_text_tokens:
-            raise SpeechError(
-                ErrorCode.TEXT_TOO_LONG,
-                f"This sentence is {len(tokens)} XTTS-v2 text tokens; the model takes fewer than "
-                f"{model.args.gpt_max_text_tokens}.",
+    @property
+    def abandoned(self) -> bool:
+        """Nobody listens any more: generation stops at the next token."""
+
+    def put(self, item: np.ndarray) -> bool:
+        """One piece of float32 audio at the decoder's rate; False if nobody listens."""
+
+    def fail(self, error: BaseException) -> None:
+        """The sentence cannot be spoken."""
+
+    def finish(self) -> None:
+        """All the sentence's audio was put."""
+
+
+class Sentence:
+    """One sentence being generated: draws its tokens, decodes its audio, sends its pieces."""
+
+    def __init__(
+        self,
+        text: str,
+        sampler: TokenSampler,
+        decoder: StreamingDecoder,
+        stop_token: int,
+        budget: int,
+        schedule: ChunkSchedule,
+        sink: PieceSink,
+    ) -> None:
+        self.text = text
+        """The sentence, for the log."""
+        self.sink = sink
+        self._sampler = sampler
+        self._decoder = decoder
+        self._stop_token = stop_token
+        self._budget = budget
+        self._schedule = schedule
+        self._generated = 0
+        self._piece_size = schedule.next_size(0)
+
+    def advance(self, output: StepOutput) -> int | None:
+        """Take the GPT's prediction for this sentence's next position.
+
+        Returns the token to feed next, or None when the sentence is over: its audio is then
+        complete in the sink (or nobody wants it any more).
+        """
+        if self.sink.abandoned:
+            return None
+        token = self._sampler.draw(output.logits)
+        # As in coqui-tts' streaming, the stop token's latent is audio too (the last frame).
+        self._decoder.add(output.latent)
+        self._generated += 1
+        if token == self._stop_token:
+            self._finish()
+            return None
+        if self._generated >= self._budget:
+            _LOGGER.warning(
+                "Stopped generating %r at %.1f s: longer than the text can take (babble)",
+                self.text,
+                self._generated * SECONDS_PER_TOKEN,
             )
-        text_tokens = torch.tensor(tokens, dtype=torch.int32, device=gpt_cond_latent.device)
-        with gpt_context():
-            prompt = model.gpt.compute_embeddings(gpt_cond_latent, text_tokens.unsqueeze(0))
-        generator = model.gpt.get_generator(
-            fake_inputs=prompt,
-            top_k=settings.top_k,
-            top_p=settings.top_p,
-            temperature=settings.temperature,
-            do_sample=True,
-            num_beams=1,
-            num_return_sequences=1,
-            length_penalty=float(settings.length_penalty),
-            repetition_penalty=float(settings.repetition_penalty),
-            output_attentions=False,
-            output_hidden_states=True,
-            return_dict_in_generate=True,
-        )
-        budget = token_budget(model, text, language)
-        decoder = StreamingDecoder(
-            model.hifigan_decoder.waveform_decoder,
-            speaker_embedding,
-            decoder_geometry(model),
-            length_scale=1.0 / max(settings.speed, 0.05),
-        )
-        generated = 0
-        piece_size = schedule.next_size(0)
-        try:
-            while True:
-                with gpt_context():
-                    step = next(generator, None)
-                if step is None or stop.is_set():
-                    break
-                decoder.add(step[1])
-                generated += 1
-                if generated >= budget:
-                    _LOGGER.warning(
-                        "Stopped generating %r at %.1f s: longer than the text can take (babble)",
-                        text,
-                        generated * SECONDS_PER_TOKEN,
-                    )
-                    break  # the generator is lazy: no further token is computed
-                if decoder.pending_latents >= piece_size:
-                    piece = decoder.take_audio()
-                    piece_size = schedule.next_size(generated)
-                    if piece.size:
-                        yield piece
-            if not stop.is_set():
-                yield decoder.take_audio(final=True)
-        finally:
-            generator.close()
+            self._finish()
+            return None
+        if self._decoder.pending_latents >= self._piece_size:
+            piece = self._decoder.take_audio()
+            self._piece_size = self._schedule.next_size(self._generated)
+            if piece.size and not self.sink.put(piece):
+                return None
+        return token
+
+    def _finish(self) -> None:
+        if self.sink.put(self._decoder.take_audio(final=True)):
+            self.sink.finish()

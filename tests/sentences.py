@@ -1,0 +1,97 @@
+"""Speaking sentences straight through the local engine's batcher, without a server.
+
+For tests that look inside generation (steps taken, contexts entered, rows of a batch); they
+use the engine's own pieces: `GptBatch`, `Sentence`, `SentenceBatcher`.
+"""
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from TTS.tts.models.xtts import Xtts
+
+from wyoming_xtts.core.voices import GenerationSettings, Voice
+from wyoming_xtts.engines.gpt_batch import GptBatch
+from wyoming_xtts.engines.sentence_batcher import (
+    PreparedSentence,
+    SentenceBatcher,
+    SentenceRequest,
+)
+from wyoming_xtts.engines.streaming_decoder import StreamingDecoder
+from wyoming_xtts.engines.xtts_stream import (
+    ChunkSchedule,
+    Sentence,
+    decoder_geometry,
+    text_tokens,
+    token_budget,
+)
+
+
+class CollectingSink:
+    """Keeps a sentence's pieces; with `pieces_wanted`, hangs up after that many."""
+
+    def __init__(self, pieces_wanted: int | None = None) -> None:
+        self.pieces: list[np.ndarray] = []
+        self.error: BaseException | None = None
+        self.finished = False
+        self._wanted = pieces_wanted
+
+    @property
+    def abandoned(self) -> bool:
+        return self._wanted is not None and len(self.pieces) >= self._wanted
+
+    def put(self, item: np.ndarray) -> bool:
+        self.pieces.append(item)
+        return not self.abandoned
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+
+    def finish(self) -> None:
+        self.finished = True
+
+
+def speak_directly(
+    model: Xtts,
+    texts: Sequence[str],
+    sinks: Sequence[CollectingSink],
+    first_tokens: int = 8,
+    seeds: Sequence[int] | None = None,
+    gpt_context: Callable[[], AbstractContextManager[None]] = nullcontext,
+) -> None:
+    """Generate `texts` together (one batch) on this thread, with silent conditioning."""
+    geometry = decoder_geometry(model)
+    schedule = ChunkSchedule(first_tokens=first_tokens)
+    seeds = seeds or [7] * len(texts)
+
+    def prepare(request: SentenceRequest, batch: GptBatch) -> PreparedSentence:
+        seed = seeds[texts.index(request.text)]
+        decoder = StreamingDecoder(
+            model.hifigan_decoder.waveform_decoder,
+            F.normalize(torch.ones(1, 512, 1), dim=1),
+            geometry,
+        )
+        return PreparedSentence(
+            cond_latent=torch.zeros(1, 32, model.gpt.model_dim),
+            text_tokens=text_tokens(model, request.text, request.language),
+            sentence=Sentence(
+                request.text,
+                batch.sampler(GenerationSettings(seed=seed), torch.Generator().manual_seed(seed)),
+                decoder,
+                batch.stop_token,
+                token_budget(model, request.text, request.language),
+                schedule,
+                request.sink,
+            ),
+        )
+
+    with ThreadPoolExecutor(max_workers=1) as unused:
+        batcher = SentenceBatcher(
+            unused, len(texts), lambda: GptBatch(model.gpt, gpt_context), prepare
+        )
+        voice = Voice(name="silent", languages=("en",))
+        requests = [SentenceRequest(text, "en", voice, sink) for text, sink in zip(texts, sinks)]
+        batcher.run_here(requests)
