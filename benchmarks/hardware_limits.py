@@ -27,7 +27,7 @@ from TTS.tts.layers.xtts.hifigan_decoder import HifiDecoder
 
 from tests.xtts_checkpoint import RELEASE_SIZE
 from wyoming_xtts.core.audio import XTTS_OUTPUT_RATE
-from wyoming_xtts.engines.precision import fold_weight_norm, quantize_gpt_int8
+from wyoming_xtts.engines.local.precision import fold_weight_norm, quantize_gpt_int8
 
 CONTEXT_TOKENS = 120
 """Conditioning (32 latents) plus the text plus the audio so far, for a typical sentence."""

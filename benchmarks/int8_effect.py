@@ -27,7 +27,7 @@ from TTS.tts.configs.xtts_config import XttsConfig
 from TTS.tts.models.xtts import Xtts
 
 from tests.xtts_checkpoint import RELEASE_SIZE, build_checkpoint
-from wyoming_xtts.engines.precision import fold_weight_norm, quantize_gpt_int8
+from wyoming_xtts.engines.local.precision import fold_weight_norm, quantize_gpt_int8
 
 TEXTS = (
     "The washing machine is done.",

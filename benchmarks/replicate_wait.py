@@ -23,9 +23,9 @@ import httpx
 from tests.clips import write_profile
 from tests.fake_providers import REPLICATE_TOKEN, REPLICATE_VERSION, FakeReplicate
 from wyoming_xtts.core.voices import VoiceLibrary
-from wyoming_xtts.engines.cloud import CloudJob
-from wyoming_xtts.engines.http import RetryPolicy, Secret
-from wyoming_xtts.engines.replicate import ReplicateProvider
+from wyoming_xtts.engines.cloud.engine import CloudJob
+from wyoming_xtts.engines.cloud.http import RetryPolicy, Secret
+from wyoming_xtts.engines.cloud.replicate import ReplicateProvider
 
 PREDICTION_S = (1.0, 3.0, 5.0, 7.0, 12.0)
 HANG_UP_AFTER_S = (0.5, 2.0, 3.5)

@@ -41,7 +41,7 @@ from wyoming.tts import (
 from tests.clips import write_profile
 from tests.net import free_port
 from tests.xtts_checkpoint import RELEASE_SIZE, build_checkpoint
-from wyoming_xtts.engines.xtts_stream import SECONDS_PER_TOKEN
+from wyoming_xtts.engines.local.xtts_stream import SECONDS_PER_TOKEN
 from wyoming_xtts.text.speech_budget import max_speech_seconds
 
 SHORT = "The washing machine is done."

@@ -26,7 +26,7 @@ from .net import free_port, wait_for_port  # noqa: F401 - shared with the test m
 from .xtts_checkpoint import build_checkpoint
 
 if TYPE_CHECKING:
-    from wyoming_xtts.engines.local import XttsEngine
+    from wyoming_xtts.engines.local.engine import XttsEngine
 
 BUILTIN_SPEAKERS = ("Ana Florence", "Claribel Dervla")
 DETECTOR = LanguageDetector()
@@ -212,7 +212,7 @@ def audio_bytes(events: list[Event]) -> bytes:
 def make_local_engine(checkpoint: Path, data_dir: Path, **options: Any) -> "XttsEngine":
     """A local engine on `checkpoint` (CPU, English, built-in speakers on); `options` override
     any other `LocalEngineConfig` field."""
-    from wyoming_xtts.engines.local import LocalEngineConfig, XttsEngine
+    from wyoming_xtts.engines.local.engine import LocalEngineConfig, XttsEngine
 
     config = LocalEngineConfig(
         model_dir=checkpoint,

@@ -14,14 +14,14 @@ import torch.nn.functional as F
 from TTS.tts.models.xtts import Xtts
 
 from wyoming_xtts.core.voices import GenerationSettings, Voice
-from wyoming_xtts.engines.gpt_batch import GptBatch
-from wyoming_xtts.engines.sentence_batcher import (
+from wyoming_xtts.engines.local.gpt_batch import GptBatch
+from wyoming_xtts.engines.local.sentence_batcher import (
     PreparedSentence,
     SentenceBatcher,
     SentenceRequest,
 )
-from wyoming_xtts.engines.streaming_decoder import StreamingDecoder
-from wyoming_xtts.engines.xtts_stream import (
+from wyoming_xtts.engines.local.streaming_decoder import StreamingDecoder
+from wyoming_xtts.engines.local.xtts_stream import (
     ChunkSchedule,
     Sentence,
     decoder_geometry,

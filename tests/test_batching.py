@@ -17,8 +17,8 @@ from wyoming.tts import Synthesize, SynthesizeVoice
 from wyoming_xtts.core.errors import ErrorCode, SpeechError
 from wyoming_xtts.core.settings import Settings
 from wyoming_xtts.core.voices import GenerationSettings
-from wyoming_xtts.engines.gpt_batch import GptBatch, StepOutput
-from wyoming_xtts.engines.local import XttsEngine
+from wyoming_xtts.engines.local.engine import XttsEngine
+from wyoming_xtts.engines.local.gpt_batch import GptBatch, StepOutput
 
 from .clips import write_profile
 from .conftest import RecordingEngine, audio_bytes, make_local_engine, serving

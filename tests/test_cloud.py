@@ -36,9 +36,9 @@ from wyoming.tts import (
 from wyoming_xtts.core.audio import XTTS_OUTPUT_RATE
 from wyoming_xtts.core.settings import Settings
 from wyoming_xtts.engines.base import Engine
-from wyoming_xtts.engines.cloud import CloudEngine, CloudSettings
-from wyoming_xtts.engines.http import RetryPolicy, Secret
-from wyoming_xtts.engines.replicate import ReplicateProvider
+from wyoming_xtts.engines.cloud.engine import CloudEngine, CloudSettings
+from wyoming_xtts.engines.cloud.http import RetryPolicy, Secret
+from wyoming_xtts.engines.cloud.replicate import ReplicateProvider
 from wyoming_xtts.server import create_cloud_engine
 
 from .clips import write_profile

@@ -12,7 +12,7 @@ from wyoming.tts import Synthesize, SynthesizeVoice
 
 from wyoming_xtts.core.settings import Settings
 from wyoming_xtts.core.voices import VoiceLibrary
-from wyoming_xtts.engines.local import LocalEngineConfig, XttsEngine
+from wyoming_xtts.engines.local.engine import LocalEngineConfig, XttsEngine
 
 from .clips import write_profile
 from .conftest import event_types, read_until, serving

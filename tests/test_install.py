@@ -16,7 +16,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from wyoming_xtts.engines.base import EngineUnavailableError
-from wyoming_xtts.engines.stack import STACK, check_installed_stack, stack_failure
+from wyoming_xtts.engines.local.stack import STACK, check_installed_stack, stack_failure
 
 REPO = Path(__file__).resolve().parents[1]
 LOCK_NAMES = ("proxy", "local", "dev", "tools")

@@ -13,7 +13,7 @@ import pytest
 
 from wyoming_xtts.core.voices import Voice, VoiceLibrary
 from wyoming_xtts.engines.base import EngineUnavailableError
-from wyoming_xtts.engines.local import XttsEngine
+from wyoming_xtts.engines.local.engine import XttsEngine
 
 from .clips import write_clip, write_profile
 from .conftest import BUILTIN_SPEAKERS, make_local_engine

@@ -10,12 +10,12 @@ from TTS.tts.configs.xtts_config import XttsConfig
 from TTS.tts.models.xtts import Xtts
 
 from wyoming_xtts.core.voices import GenerationSettings, Voice, VoiceLibrary
-from wyoming_xtts.engines import streaming_decoder
 from wyoming_xtts.engines.base import EngineUnavailableError, Precision
-from wyoming_xtts.engines.local import XttsEngine
-from wyoming_xtts.engines.precision import cpu_features, int8_kernels, resolve_precision
-from wyoming_xtts.engines.streaming_decoder import StreamingDecoder
-from wyoming_xtts.engines.xtts_stream import (
+from wyoming_xtts.engines.local import streaming_decoder
+from wyoming_xtts.engines.local.engine import XttsEngine
+from wyoming_xtts.engines.local.precision import cpu_features, int8_kernels, resolve_precision
+from wyoming_xtts.engines.local.streaming_decoder import StreamingDecoder
+from wyoming_xtts.engines.local.xtts_stream import (
     SECONDS_PER_TOKEN,
     ChunkSchedule,
     decoder_geometry,
@@ -267,7 +267,7 @@ def test_precision_auto_picks_the_fastest_mode_the_device_runs_well(
 def test_the_cpus_own_flags_are_read_and_the_choice_is_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level("INFO", logger="wyoming_xtts.engines.precision")
+    caplog.set_level("INFO", logger="wyoming_xtts.engines.local.precision")
     flags = cpu_features()
     chosen = resolve_precision("auto", "cpu")
     assert flags, "/proc/cpuinfo lists no CPU flags"

@@ -24,12 +24,12 @@ def create_engine(settings: Settings) -> Engine:
     """The engine the settings ask for; only the local one imports torch."""
     if settings.engine == "local":
         try:
-            from .engines.stack import check_installed_stack, stack_failure
+            from .engines.local.stack import check_installed_stack, stack_failure
 
             # Versions first, from metadata: a mismatched pair fails inside the imports below.
             check_installed_stack()
-            from .engines.local import LocalEngineConfig, XttsEngine
-            from .engines.xtts_stream import ChunkSchedule
+            from .engines.local.engine import LocalEngineConfig, XttsEngine
+            from .engines.local.xtts_stream import ChunkSchedule
         except ImportError as err:
             raise EngineUnavailableError(
                 f"The local engine needs PyTorch and coqui-tts, which are not installed "
@@ -59,9 +59,9 @@ def create_engine(settings: Settings) -> Engine:
 
 def create_cloud_engine(settings: Settings, environ: Mapping[str, str] | None = None) -> Engine:
     """A cloud engine for `settings.engine` (`replicate` or `pixazo`)."""
-    from .engines import pixazo, replicate
-    from .engines.cloud import CloudEngine, CloudProvider, CloudSettings
-    from .engines.http import RetryPolicy, load_secret
+    from .engines.cloud import pixazo, replicate
+    from .engines.cloud.engine import CloudEngine, CloudProvider, CloudSettings
+    from .engines.cloud.http import RetryPolicy, load_secret
 
     retry = RetryPolicy()
     provider: CloudProvider

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..core.options import ENV_PREFIX
 from ..engines.base import EngineUnavailableError
-from ..engines.model_files import (
+from ..engines.local.model_files import (
     REQUIRED_FILES,
     SPEAKERS_FILE,
     ensure_release_model,

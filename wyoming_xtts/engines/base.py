@@ -1,8 +1,10 @@
 """The interface every speech engine implements.
 
-The service (`synthesis.py`) talks only to this interface; the Wyoming handler does not talk to
-engines at all. An engine yields float32 mono audio at its own sample rate; conversion to PCM
-and chunking for the wire happen once, outside the engines.
+The speaking service (`core/speaking.py`) talks only to this interface; the front doors do
+not talk to engines at all. Each engine is a subpackage (`local/`, `cloud/`) that nothing
+else reaches into except `server.create_engine` (and the `model` command, which downloads
+through `local/model_files.py`). An engine yields float32 mono audio at its own sample rate;
+conversion to PCM and chunking for the wire happen once, outside the engines.
 """
 
 from collections.abc import AsyncGenerator, Sequence
@@ -14,7 +16,7 @@ import numpy as np
 from ..core.voices import Voice
 
 Precision = Literal["auto", "fp32", "int8", "fp16"]
-"""Numeric precision of the local model's GPT (see engines/precision.py)."""
+"""Numeric precision of the local model's GPT (see engines/local/precision.py)."""
 
 PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 
@@ -57,7 +59,8 @@ class Engine(Protocol):
 
     @property
     def max_concurrency(self) -> int:
-        """How many segments may be synthesized at once, all clients together (local: 1)."""
+        """How many segments may be synthesized at once, all clients together (local: the
+        sentences it generates together, `--batch-sentences`)."""
 
     @property
     def segments_in_flight(self) -> int:

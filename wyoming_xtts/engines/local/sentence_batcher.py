@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..core.errors import ErrorCode, SpeechError
-from ..core.voices import Voice
+from ...core.errors import ErrorCode, SpeechError
+from ...core.voices import Voice
 from .conditioning import Conditioning
 from .gpt_batch import GptBatch, StepOutput
 from .xtts_stream import PieceSink, Sentence

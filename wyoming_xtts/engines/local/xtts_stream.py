@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from TTS.tts.models.xtts import Xtts
 
-from ..core.audio import XTTS_REFERENCE_RATE
-from ..core.errors import ErrorCode, SpeechError
-from ..text.speech_budget import max_speech_seconds
+from ...core.audio import XTTS_REFERENCE_RATE
+from ...core.errors import ErrorCode, SpeechError
+from ...text.speech_budget import max_speech_seconds
 from .gpt_batch import StepOutput, TokenSampler
 from .streaming_decoder import DecoderGeometry, StreamingDecoder
 

@@ -17,7 +17,8 @@ import torch
 from torch.nn.utils import parametrize
 from TTS.tts.models.xtts import Xtts
 
-from .base import EngineUnavailableError, Precision
+from ..base import EngineUnavailableError, Precision
+from .memory import release_freed_memory
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -118,17 +119,21 @@ def quantize_gpt_int8(model: Xtts) -> None:
 
     transformer = model.gpt.gpt
     replaced = 0
-    for parent in list(transformer.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, Conv1D):
-                setattr(parent, name, _as_linear(child))
-                replaced += 1
-    with warnings.catch_warnings():
-        # torch.ao.quantization is deprecated in favour of torchao, whose int8 path targets
-        # GPUs and torch.compile; the pinned torch (2.11) still ships this CPU path.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        quantize = torch.ao.quantization.quantize_dynamic
-        quantize(transformer, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+    # Block by block, returning each block's fp32 weights to the system before the next: the
+    # whole GPT at once would hold fp32 and int8 weights side by side (2.2 GB at the peak).
+    for block in transformer.h:
+        for parent in list(block.modules()):
+            for name, child in list(parent.named_children()):
+                if isinstance(child, Conv1D):
+                    setattr(parent, name, _as_linear(child))
+                    replaced += 1
+        with warnings.catch_warnings():
+            # torch.ao.quantization is deprecated in favour of torchao, whose int8 path
+            # targets GPUs and torch.compile; the pinned torch (2.11) still ships this CPU path.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            quantize = torch.ao.quantization.quantize_dynamic
+            quantize(block, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+        release_freed_memory(collect=False)
     _LOGGER.info("GPT quantised to int8 (%d linear layers)", replaced)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from .base import EngineUnavailableError
+from ..base import EngineUnavailableError
 
 STACK = ("torch", "torchaudio", "transformers", "coqui-tts")
 """The packages whose versions must agree for the local engine to work."""
@@ -25,7 +25,7 @@ STACK = ("torch", "torchaudio", "transformers", "coqui-tts")
 _SAME_RELEASE = ("torch", "torchaudio")
 _DISTRIBUTION = "wyoming-xtts"
 _EXTRA = "local"
-_CHECKOUT = Path(__file__).resolve().parents[2]
+_CHECKOUT = Path(__file__).resolve().parents[3]
 
 
 def check_installed_stack(

@@ -7,8 +7,6 @@ are generated together there (`sentence_batcher.py`), sharing each GPT step.
 
 import asyncio
 import contextlib
-import errno
-import hashlib
 import logging
 from collections.abc import AsyncGenerator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,15 +19,15 @@ from pathlib import Path
 import numpy as np
 import soundfile
 import torch
-from TTS.tts.configs.xtts_config import XttsConfig
 from TTS.tts.models.xtts import Xtts
 
-from ..core.audio import XTTS_OUTPUT_RATE, XTTS_REFERENCE_RATE, load_clip
-from ..core.errors import ErrorCode, SpeechError
-from ..core.offload import Handoff
-from ..core.voices import Voice
-from ..text.languages import XTTS_LANGUAGES
-from .base import EngineInfo, EngineUnavailableError, Precision
+from ...core.audio import XTTS_OUTPUT_RATE, XTTS_REFERENCE_RATE, load_clip
+from ...core.errors import ErrorCode, SpeechError
+from ...core.offload import Handoff
+from ...core.voices import Voice
+from ...text.languages import XTTS_LANGUAGES
+from ..base import EngineInfo, EngineUnavailableError, Precision
+from .checkpoint import CheckpointReadOnlyError, checkpoint_fingerprint, read_checkpoint
 from .conditioning import Conditioning, ConditioningCache, ConditioningParams
 from .gpt_batch import GptBatch
 from .memory import release_freed_memory
@@ -211,8 +209,8 @@ class XttsEngine:
         if (writable_copy_dir(directory, config.data_dir) / "model.pth").is_file():
             directory = writable_copy_dir(directory, config.data_dir)
         try:
-            model, xtts_config = self._read_checkpoint(directory, config.deepspeed)
-        except _CheckpointReadOnlyError:
+            model, xtts_config = read_checkpoint(directory, config.deepspeed)
+        except CheckpointReadOnlyError:
             copy = make_writable_copy(directory, config.data_dir)
             _LOGGER.warning(
                 "%s is read-only and coqui-tts rewrites model.pth on its first load: "
@@ -220,7 +218,7 @@ class XttsEngine:
                 directory,
                 copy,
             )
-            model, xtts_config = self._read_checkpoint(copy, config.deepspeed)
+            model, xtts_config = read_checkpoint(copy, config.deepspeed)
         model.to(self._device)
         prepare_for_inference(model, self._precision)
         self._model = model
@@ -242,7 +240,7 @@ class XttsEngine:
             max_ref_len=int(xtts_config.max_ref_len),
             sound_norm_refs=bool(xtts_config.sound_norm_refs),
         )
-        fingerprint = _fingerprint(directory)
+        fingerprint = checkpoint_fingerprint(directory)
         self._cache_identity = f"xtts-v2:{fingerprint}:{self._precision}:{self._device}"
         self._cache = ConditioningCache(
             directory=config.data_dir / "latents",
@@ -367,35 +365,6 @@ class XttsEngine:
         if sink.error is not None:
             raise sink.error
 
-    @staticmethod
-    def _read_checkpoint(directory: Path, use_deepspeed: bool) -> tuple[Xtts, XttsConfig]:
-        """Load a checkpoint directory; `_CheckpointReadOnlyError` if it must change and cannot."""
-        xtts_config = XttsConfig()
-        xtts_config.load_json(str(directory / "config.json"))
-        model = Xtts(xtts_config)
-        try:
-            model.load_checkpoint(
-                xtts_config,
-                checkpoint_dir=str(directory),
-                eval=True,
-                use_deepspeed=use_deepspeed,
-            )
-        except (RuntimeError, OSError) as err:
-            # torch.save reports a refused write as RuntimeError("... open file failed ...").
-            refused = isinstance(err, PermissionError) or (
-                isinstance(err, OSError) and err.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
-            )
-            if refused or "open file failed" in str(err):
-                raise _CheckpointReadOnlyError(str(err)) from err
-            raise EngineUnavailableError(
-                f"The checkpoint in {directory} could not be loaded ({err})."
-            ) from err
-        except (KeyError, ValueError) as err:
-            raise EngineUnavailableError(
-                f"The checkpoint in {directory} could not be loaded ({err})."
-            ) from err
-        return model, xtts_config
-
     def _require_model(self) -> Xtts:
         if self._model is None:
             raise SpeechError(ErrorCode.SYNTHESIS_FAILED, "The XTTS-v2 model is not loaded.")
@@ -422,18 +391,6 @@ class _FirstPiece:
 
     def finish(self) -> None:
         pass
-
-
-class _CheckpointReadOnlyError(Exception):
-    """coqui-tts had to rewrite model.pth (the release format) and could not."""
-
-
-def _fingerprint(directory: Path) -> str:
-    """Identifies the loaded weights cheaply: config bytes plus the model file's size and time."""
-    digest = hashlib.sha256((directory / "config.json").read_bytes())
-    stat = (directory / "model.pth").stat()
-    digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
-    return digest.hexdigest()
 
 
 def _check_deepspeed(device: str) -> None:

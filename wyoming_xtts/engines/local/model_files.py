@@ -10,7 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from .base import EngineUnavailableError
+from ..base import EngineUnavailableError
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from typing import Any
 import httpx
 import numpy as np
 
-from ..core.audio import XTTS_OUTPUT_RATE, encode_reference
-from ..core.errors import ErrorCode, SpeechError
-from ..core.voices import Voice
-from .cloud import CloudJob
+from ...core.audio import XTTS_OUTPUT_RATE, encode_reference
+from ...core.errors import ErrorCode, SpeechError
+from ...core.voices import Voice
+from .engine import CloudJob
 from .http import (
     PollSchedule,
     RetryPolicy,

@@ -22,9 +22,9 @@ import httpx
 import numpy as np
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from ..core.audio import decode_audio
-from ..core.errors import ErrorCode, SpeechError
-from .base import EngineUnavailableError
+from ...core.audio import decode_audio
+from ...core.errors import ErrorCode, SpeechError
+from ..base import EngineUnavailableError
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.voices import Voice
+from ...core.voices import Voice
 
 _LOGGER = logging.getLogger(__name__)
 

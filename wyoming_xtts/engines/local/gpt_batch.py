@@ -23,7 +23,7 @@ import torch
 from transformers import DynamicCache
 from TTS.tts.layers.xtts.gpt import GPT
 
-from ..core.voices import GenerationSettings
+from ...core.voices import GenerationSettings
 
 _PROMPT_FILLER_TOKEN = 1
 """The id coqui-tts' generator gives each prompt position, which the repetition penalty sees."""

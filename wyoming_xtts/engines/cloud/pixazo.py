@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import numpy as np
 
-from ..core.audio import XTTS_OUTPUT_RATE
-from ..core.errors import ErrorCode, SpeechError
-from .cloud import CloudJob
+from ...core.audio import XTTS_OUTPUT_RATE
+from ...core.errors import ErrorCode, SpeechError
+from .engine import CloudJob
 from .http import (
     PollSchedule,
     RetryPolicy,
