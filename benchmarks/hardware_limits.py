@@ -7,7 +7,8 @@ arithmetic. This measures, on the machine as it is right now:
 - memory bandwidth (copying 1 GiB) and matrix throughput (2048² products, fp32 and bf16);
 - the GPT's token step at the released size (30 layers × 1024, a 120-token context already
   cached) in fp32 and in int8 (the engine's own quantisation), each as a multiple of its
-  memory bound: weight bytes ÷ bandwidth;
+  memory bound: weight bytes ÷ bandwidth; and the same step for four sentences at once (the
+  engine batches sentences of different clients), per sentence against that bound;
 - the decoder's real-time factor (the release's HiFi-GAN shape, weight norm folded as the
   engine does) on one second of speech.
 
@@ -92,13 +93,13 @@ def gpt(precision: str) -> tuple[GPT2Model, int]:
     return model, weight_bytes
 
 
-def token_step_seconds(model: GPT2Model, repeats: int) -> float:
-    """One token's step with `CONTEXT_TOKENS` already in the key/value cache."""
+def token_step_seconds(model: GPT2Model, repeats: int, rows: int = 1) -> float:
+    """One token's step for `rows` sentences, `CONTEXT_TOKENS` already in the key/value cache."""
     width = model.config.n_embd
     with torch.inference_mode():
-        prompt = model(inputs_embeds=torch.randn(1, CONTEXT_TOKENS, width), use_cache=True)
+        prompt = model(inputs_embeds=torch.randn(rows, CONTEXT_TOKENS, width), use_cache=True)
         past = prompt.past_key_values
-        token = torch.randn(1, 1, width)
+        token = torch.randn(rows, 1, width)
 
         def step() -> object:
             return model(inputs_embeds=token, past_key_values=past, use_cache=True)
@@ -146,6 +147,11 @@ def main() -> None:
             f"GPT token step {precision}   {step * 1000:6.1f} ms   memory bound "
             f"{bound * 1000:6.1f} ms ({weight_bytes / 1e9:.2f} GB)   {step / bound:.2f}× the bound"
             f"   GPT alone RTF {step * TOKENS_PER_SECOND:.2f}"
+        )
+        four = token_step_seconds(model, repeats, rows=4)
+        print(
+            f"  four sentences at once {four * 1000:6.1f} ms ({four / step:.2f}× one sentence's "
+            f"step), per sentence {four / 4 * 1000:.1f} ms = {four / 4 / bound:.2f}× the bound"
         )
         del model
     print(f"decoder (HiFi-GAN)    RTF {decoder_rtf(repeats):.3f}")

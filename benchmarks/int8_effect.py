@@ -10,6 +10,11 @@ GPT exactly as the server does and compares, on the *same* token sequence (teach
 
 and, sampling freely with the same seed, after how many tokens the two sequences part.
 
+Then, since the server generates several sentences in one batch: the same token sequences fed
+to four sentences stepped together (`GptBatch`, as the server does) against each stepped
+alone, in fp32 and in int8 (int8 quantises each step's activations across the whole batch, so
+a sentence's numbers depend slightly on the others in its batch; fp32's do not).
+
 Random weights lack the outlier activations of trained language models, which are what
 usually hurts int8 most: run it with `--checkpoint` on the real weights to know for them.
 
@@ -17,6 +22,7 @@ usually hurts int8 most: run it with `--checkpoint` on the real weights to know 
 """
 
 import argparse
+import contextlib
 import statistics
 import tempfile
 from pathlib import Path
@@ -27,6 +33,7 @@ from TTS.tts.configs.xtts_config import XttsConfig
 from TTS.tts.models.xtts import Xtts
 
 from tests.xtts_checkpoint import RELEASE_SIZE, build_checkpoint
+from wyoming_xtts.engines.local.gpt_batch import GptBatch
 from wyoming_xtts.engines.local.precision import fold_weight_norm, quantize_gpt_int8
 
 TEXTS = (
@@ -35,6 +42,8 @@ TEXTS = (
     "Tomorrow will be sunny with a light breeze from the west.",
 )
 TOKENS = 120
+BATCH_COMPANION = "Someone is at the front door, and they brought a parcel for you."
+"""A fourth sentence for the batch of four."""
 
 
 def load(checkpoint: Path) -> Xtts:
@@ -90,6 +99,40 @@ def teacher_forced(
     return latents, F.log_softmax(output.logits[0, first:].float(), dim=-1)
 
 
+def stepped(
+    model: Xtts, texts: list[str], latent: torch.Tensor, sequences: list[list[int]]
+) -> list[torch.Tensor]:
+    """Each text's latents, its sentences stepped together in one batch, fed `sequences`."""
+    batch = GptBatch(model.gpt, contextlib.nullcontext)
+    latents = []
+    for text in texts:
+        tokens = torch.tensor(model.tokenizer.encode(text.lower(), lang="en"), dtype=torch.int32)
+        latents.append([batch.join(batch.voice_prefix(latent), tokens).latent])
+    for step in range(len(sequences[0]) - 1):
+        for row, output in enumerate(batch.step([tokens[step] for tokens in sequences])):
+            latents[row].append(output.latent)
+    return [torch.stack(rows) for rows in latents]
+
+
+def batch_effect(
+    model: Xtts, latent: torch.Tensor, speaker: torch.Tensor, sequences: dict[str, list[int]]
+) -> tuple[float, float]:
+    """Largest relative RMS latent difference and smallest audio SNR (dB), batched vs alone."""
+    shortest = min(len(tokens) for tokens in sequences.values())
+    sequences = {text: tokens[:shortest] for text, tokens in sequences.items()}
+    texts = list(sequences)
+    together = stepped(model, texts, latent, list(sequences.values()))
+    errors, snrs = [], []
+    for text, batched in zip(texts, together, strict=True):
+        (alone,) = stepped(model, [text], latent, [sequences[text]])
+        errors.append(float((batched - alone).norm() / alone.norm()))
+        audio = model.hifigan_decoder(alone.unsqueeze(0), g=speaker).reshape(-1)
+        batched_audio = model.hifigan_decoder(batched.unsqueeze(0), g=speaker).reshape(-1)
+        noise = (batched_audio - audio).pow(2).mean().clamp_min(1e-30)
+        snrs.append(float(10 * torch.log10(audio.pow(2).mean() / noise)))
+    return max(errors), min(snrs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path)
@@ -112,7 +155,11 @@ def main() -> None:
             latents, log_probs = teacher_forced(model, text, conditioning, tokens)
             audio = model.hifigan_decoder(latents.unsqueeze(0), g=speaker).reshape(-1)
             reference[text, seed] = (tokens, latents, log_probs, audio)
+        batch_texts = [*TEXTS, BATCH_COMPANION]
+        sequences = {text: sample(model, text, conditioning, 0) for text in batch_texts}
+        fp32_batch = batch_effect(model, conditioning, speaker, sequences)
         quantize_gpt_int8(model)
+        int8_batch = batch_effect(model, conditioning, speaker, sequences)
         latent_error, kl, agree, snr, parted = [], [], [], [], []
         for text, seed in cases:
             tokens, latents, log_probs, audio = reference[text, seed]
@@ -138,6 +185,12 @@ def main() -> None:
     ):
         low, mid, high = min(values), statistics.median(values), max(values)
         print(f"  {label:50} {fmt.format(mid)} ({fmt.format(low)}-{fmt.format(high)})")
+    print(f"{len(batch_texts)} sentences stepped in one batch against each alone, same tokens:")
+    for mode, (error, snr_db) in (("fp32", fp32_batch), ("int8", int8_batch)):
+        print(
+            f"  {mode}: largest GPT latent relative RMS difference {error:.2e}, "
+            f"smallest audio SNR {snr_db:.1f} dB"
+        )
 
 
 if __name__ == "__main__":

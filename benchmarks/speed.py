@@ -52,8 +52,18 @@ THREE = (
 )
 LONG = "The garage door has been open for twenty minutes now."
 TINY = "Done."
+CLIENT_REPLIES = (
+    "The washing machine is done.",
+    "The dryer has finished too.",
+    "The front door is still open.",
+    "Dinner will be ready soon.",
+)
+"""Four clients asking at once, each for a different one-sentence reply (identical requests
+would be synthesized once and shared)."""
 STUDIO_SPEAKER = "Ana Florence"  # ships with its latents: never any conditioning
 CLIENTS = 4
+SEEDED = "seeded"
+"""A voice with a seed: its finished audio is kept in the audio cache."""
 WORKERS = "benchmarks.speed_workers"
 _REPO = Path(__file__).resolve().parents[1]
 
@@ -268,15 +278,26 @@ async def measure_ours(ours: Worker, port: int, run: int, figures: Figures) -> N
     for latency in latencies:
         figures.add("describe_ms", 1000 * latency)
 
-    alone = await request(port, plain(TINY, "bench"))
-    together = await asyncio.gather(*(request(port, plain(TINY, "bench")) for _ in range(CLIENTS)))
+    alone = await request(port, plain(CLIENT_REPLIES[0], "bench"))
+    together = await asyncio.gather(
+        *(request(port, plain(text, "bench")) for text in CLIENT_REPLIES[:CLIENTS])
+    )
     assert alone.first is not None and alone.done is not None
     figures.add("one_client_first_s", alone.first - alone.sent)
     figures.add("one_client_done_s", alone.done - alone.sent)
     firsts = [reply.first - reply.sent for reply in together if reply.first]
     figures.add("four_clients_first_s", statistics.median(firsts))
     figures.add("four_clients_last_first_s", max(firsts))
-    figures.add("four_clients_done_s", max(r.done - r.sent for r in together if r.done))
+    all_done = max(r.done - r.sent for r in together if r.done)
+    figures.add("four_clients_done_s", all_done)
+    figures.add("four_clients_done_ratio", all_done / (alone.done - alone.sent))
+
+    announcement = f"Reminder number {run + 1}: the washing machine is done."  # new each run
+    spoken = await request(port, plain(announcement, SEEDED))
+    repeat = await request(port, plain(announcement, SEEDED))
+    assert spoken.first is not None and repeat.first is not None
+    figures.add("repeat_spoken_first_ms", 1000 * (spoken.first - spoken.sent))
+    figures.add("repeat_cached_first_ms", 1000 * (repeat.first - repeat.sent))
 
 
 def prepare(work: Path, checkpoint: Path | None) -> tuple[Path, Path, Path]:
@@ -288,6 +309,7 @@ def prepare(work: Path, checkpoint: Path | None) -> tuple[Path, Path, Path]:
             print(f"built the full-size checkpoint in {time.monotonic() - started:.1f} s")
     voices = work / "voices"
     clip = write_profile(voices, "bench", seconds=12.0) / "clip0.wav"
+    write_profile(voices, SEEDED, 'languages = ["en"]\n[synthesis]\nseed = 7\n', seconds=12.0)
     return checkpoint, voices, clip
 
 
@@ -381,6 +403,9 @@ def report(
     row(f"{CLIENTS} clients: median first audio (s)", "four_clients_first_s")
     row(f"{CLIENTS} clients: last first audio (s)", "four_clients_last_first_s")
     row(f"{CLIENTS} clients: all done (s)", "four_clients_done_s")
+    row(f"{CLIENTS} clients all done / 1 client done", "four_clients_done_ratio")
+    row("repeat: first audio, spoken (ms)", "repeat_spoken_first_ms", "{:.0f}")
+    row("repeat: first audio, audio cache (ms)", "repeat_cached_first_ms", "{:.1f}")
     print()
     for worker in workers:
         after_load, now = memory[worker.name]

@@ -75,7 +75,7 @@ def speak_directly(
             geometry,
         )
         return PreparedSentence(
-            cond_latent=torch.zeros(1, 32, model.gpt.model_dim),
+            prefix=batch.voice_prefix(torch.zeros(1, 32, model.gpt.model_dim)),
             text_tokens=text_tokens(model, request.text, request.language),
             sentence=Sentence(
                 request.text,

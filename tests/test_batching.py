@@ -18,7 +18,7 @@ from wyoming_xtts.core.errors import ErrorCode, SpeechError
 from wyoming_xtts.core.settings import Settings
 from wyoming_xtts.core.voices import GenerationSettings
 from wyoming_xtts.engines.local.engine import XttsEngine
-from wyoming_xtts.engines.local.gpt_batch import GptBatch, StepOutput
+from wyoming_xtts.engines.local.gpt_batch import GptBatch, StepOutput, VoicePrefixes
 
 from .clips import write_profile
 from .conftest import RecordingEngine, audio_bytes, make_local_engine, serving
@@ -78,7 +78,7 @@ def test_a_sentence_alone_is_generated_exactly_as_coqui_tts_generates_it(model: 
 
         batch = GptBatch(model.gpt, torch.inference_mode)
         sampler = batch.sampler(settings, torch.Generator().manual_seed(11))
-        output = batch.join(cond, text)
+        output = batch.join(batch.voice_prefix(cond), text)
         generated = []
         for _ in range(40):
             token = sampler.draw(output.logits)
@@ -94,7 +94,12 @@ def test_sentences_sharing_steps_get_the_latents_they_get_alone(model: Xtts) -> 
     """Fed the same tokens, each sentence's latents and scores match its unbatched ones, with
     sentences of different lengths joining and leaving while others are under way."""
     fed = [[(7 * step + 131 * row) % 1024 for step in range(30)] for row in range(3)]
-    prompts = [(conditioning(model, row), tokens_of(model, TEXTS[row])) for row in range(3)]
+    with torch.inference_mode():
+        prefixes = GptBatch(model.gpt, torch.inference_mode)
+        prompts = [
+            (prefixes.voice_prefix(conditioning(model, row)), tokens_of(model, TEXTS[row]))
+            for row in range(3)
+        ]
 
     def alone(row: int) -> list[StepOutput]:
         batch = GptBatch(model.gpt, torch.inference_mode)
@@ -225,3 +230,27 @@ async def test_four_clients_at_once_all_hear_audio_before_any_of_them_is_done(
         single_pcm = np.frombuffer(audio_bytes(single), np.int16).astype(np.int32)
         assert shared_pcm.shape == single_pcm.shape and shared_pcm.size > 24000
         assert np.abs(shared_pcm - single_pcm).max() <= 4  # a seeded voice, batched or not
+
+
+def test_a_voices_conditioning_is_run_once_for_all_its_sentences(model: Xtts) -> None:
+    positions: list[int] = []
+    hook = model.gpt.gpt.register_forward_pre_hook(
+        lambda _module, _args, kwargs: positions.append(kwargs["inputs_embeds"].shape[1]),
+        with_kwargs=True,
+    )
+    grandma, grandpa = (conditioning(model, seed).numpy() for seed in (1, 2))
+    prefixes = VoicePrefixes(capacity=1)
+    try:
+        with torch.inference_mode():
+            batch = GptBatch(model.gpt, torch.inference_mode)
+            first = prefixes.get(batch, grandma, "cpu")
+            again = prefixes.get(batch, grandma.copy(), "cpu")
+            prefixes.get(batch, grandpa, "cpu")  # evicts grandma's (capacity 1)
+            prefixes.get(batch, grandma, "cpu")
+            batch.join(again, tokens_of(model, TEXTS[0]))
+    finally:
+        hook.remove()
+
+    assert again is first
+    text_positions = len(tokens_of(model, TEXTS[0])) + 3  # start, stop, audio start
+    assert positions == [32, 32, 32, text_positions]

@@ -175,9 +175,9 @@ def test_a_listener_hanging_up_ends_generation_at_the_next_token(model: Xtts) ->
     finally:
         hook.remove()
 
-    # The prompt pass, one step per token of the first piece, at most one more.
+    # The voice's prefix, the prompt, one step per token of the first piece, at most one more.
     assert len(sink.pieces) == 1 and not sink.finished
-    assert len(steps) <= 1 + 2 + 1
+    assert len(steps) <= 1 + 1 + 2 + 1
 
 
 def test_only_the_gpt_runs_in_the_reduced_precision_context(model: Xtts) -> None:

@@ -29,7 +29,7 @@ from ...text.languages import XTTS_LANGUAGES
 from ..base import EngineInfo, EngineUnavailableError, Precision
 from .checkpoint import CheckpointReadOnlyError, checkpoint_fingerprint, read_checkpoint
 from .conditioning import Conditioning, ConditioningCache, ConditioningParams
-from .gpt_batch import GptBatch
+from .gpt_batch import GptBatch, VoicePrefixes
 from .memory import release_freed_memory
 from .model_files import (
     SPEAKERS_FILE,
@@ -79,8 +79,8 @@ class LocalEngineConfig:
     """Run the GPT through DeepSpeed's inference kernels (CUDA, needs `deepspeed` installed)."""
 
     batch_sentences: int = 4
-    """Sentences generated at once, sharing each GPT step (1 with DeepSpeed, whose kernels
-    keep their own single-sequence cache)."""
+    """Sentences generated at once, sharing each GPT step (1 with DeepSpeed: its injected
+    kernels replace the attention whose padding mask batching relies on, untested here)."""
 
     schedule: ChunkSchedule = field(default_factory=ChunkSchedule)
     """How many GPT tokens make each piece of streamed audio."""
@@ -119,6 +119,7 @@ class XttsEngine:
         self._builtin: dict[str, Conditioning] = {}
         self._cache: ConditioningCache | None = None
         self._geometry: DecoderGeometry | None = None
+        self._prefixes = VoicePrefixes()
         self._batch_sentences = 1 if config.deepspeed else config.batch_sentences
         self._batcher = SentenceBatcher(
             self._executor, self._batch_sentences, self._new_batch, self._prepare
@@ -327,7 +328,7 @@ class XttsEngine:
             length_scale=1.0 / max(settings.speed, 0.05),
         )
         return PreparedSentence(
-            cond_latent=torch.from_numpy(conditioning.gpt_cond_latent).to(self._device),
+            prefix=self._prefixes.get(batch, conditioning.gpt_cond_latent, self._device),
             text_tokens=text_tokens(model, request.text, request.language).to(self._device),
             sentence=Sentence(
                 request.text,

@@ -6,8 +6,9 @@ at once share the cost instead of waiting for each other's whole sentences.
 
 Built from coqui-tts' public model pieces (the text and audio-token embeddings, the GPT-2
 transformer, the final norm and the audio-token head), the same pieces and in the same order
-as coqui-tts' own streaming generator, so a sentence alone in the batch is generated exactly
-as `Xtts.inference_stream` would generate it. Sentences of different lengths share one
+as coqui-tts' own streaming generator, so a sentence alone in the batch samples the tokens
+`Xtts.inference_stream` would sample (with the voice's conditioning run once, as a cached
+prefix, rather than again in every sentence's prompt). Sentences of different lengths share one
 key/value cache, left-padded and masked: the transformer has no position embeddings of its own
 (XTTS adds positions to its inputs), so padding shifts nothing.
 
@@ -15,10 +16,13 @@ Sampling follows transformers' order (repetition penalty, temperature, top-k, to
 random generator per sentence: a seeded voice speaks the same, whoever else is in the batch.
 """
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from transformers import DynamicCache
 from TTS.tts.layers.xtts.gpt import GPT
@@ -72,6 +76,27 @@ class TokenSampler:
 
 
 @dataclass(frozen=True)
+class VoicePrefix:
+    """A voice's conditioning, as the GPT's keys and values at the positions it fills.
+
+    Every sentence's prompt begins with its voice's conditioning latents, and the transformer
+    has no position embeddings of its own, so these keys and values are the same for every
+    sentence in the voice: computed once, they spare each sentence half its prompt pass.
+    """
+
+    layers: tuple[tuple[torch.Tensor, torch.Tensor], ...]
+    """Keys and values per transformer layer, (1, heads, positions, head width) each."""
+
+    length: int
+    """Conditioning positions (32 for XTTS-v2)."""
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the prefix holds (8 MB for the released model)."""
+        return sum(keys.nbytes + values.nbytes for keys, values in self.layers)
+
+
+@dataclass(frozen=True)
 class StepOutput:
     """What one position of the GPT gives a sentence."""
 
@@ -118,8 +143,19 @@ class GptBatch:
             settings, generator, (_PROMPT_FILLER_TOKEN, self._gpt.start_audio_token)
         )
 
-    def join(self, cond_latent: torch.Tensor, text_tokens: torch.Tensor) -> StepOutput:
-        """Add a sentence as the last row: run its prompt (voice, text, audio start) alone.
+    def voice_prefix(self, cond_latent: torch.Tensor) -> VoicePrefix:
+        """The keys and values of a voice's conditioning positions, for `join`."""
+        with self._context():
+            cache = DynamicCache()
+            self._gpt.gpt(inputs_embeds=cond_latent, past_key_values=cache, use_cache=True)
+        return VoicePrefix(
+            layers=tuple((keys, values) for keys, values, _ in cache),
+            length=cond_latent.shape[1],
+        )
+
+    def join(self, prefix: VoicePrefix, text_tokens: torch.Tensor) -> StepOutput:
+        """Add a sentence as the last row: run its prompt (text, audio start) after its voice's
+        prefix, alone.
 
         Returns what the prompt's last position predicts: the first token's latent and scores.
         """
@@ -130,13 +166,13 @@ class GptBatch:
         with self._context():
             text_embedding = gpt.text_embedding(text) + gpt.text_pos_embedding(text)
             audio_embedding = gpt.mel_embedding(start) + gpt.mel_pos_embedding(start)
-            prompt = torch.cat([cond_latent, text_embedding, audio_embedding], dim=1)
-            cache = DynamicCache()
+            prompt = torch.cat([text_embedding, audio_embedding], dim=1)
+            cache = DynamicCache(ddp_cache_data=prefix.layers)  # copies: the prefix stays as is
             hidden = gpt.gpt(
                 inputs_embeds=prompt, past_key_values=cache, use_cache=True, return_dict=True
             ).last_hidden_state
             output = self._output(hidden[:, -1])
-        self._merge(cache, prompt.shape[1])
+        self._merge(cache, prefix.length + prompt.shape[1])
         self._positions.append(1)
         return StepOutput(output.latent[0], output.logits[0])
 
@@ -216,6 +252,27 @@ class GptBatch:
     def _device(cache: DynamicCache) -> torch.device:
         keys, _, _ = next(iter(cache))
         return keys.device
+
+
+class VoicePrefixes:
+    """The prefixes of the voices spoken last, so a voice's next sentence skips its
+    conditioning positions (model thread only)."""
+
+    def __init__(self, capacity: int = 8) -> None:
+        self._capacity = capacity
+        self._prefixes: OrderedDict[bytes, VoicePrefix] = OrderedDict()
+
+    def get(self, batch: GptBatch, cond_latent: np.ndarray, device: str) -> VoicePrefix:
+        """The prefix of this conditioning, computed through `batch` if not kept."""
+        key = hashlib.blake2b(cond_latent.tobytes(), digest_size=16).digest()
+        prefix = self._prefixes.get(key)
+        if prefix is None:
+            prefix = batch.voice_prefix(torch.from_numpy(cond_latent).to(device))
+            self._prefixes[key] = prefix
+            if len(self._prefixes) > self._capacity:
+                self._prefixes.popitem(last=False)
+        self._prefixes.move_to_end(key)
+        return prefix
 
 
 def _left_pad(tensor: torch.Tensor, width: int) -> torch.Tensor:

@@ -20,7 +20,7 @@ import torch
 from ...core.errors import ErrorCode, SpeechError
 from ...core.voices import Voice
 from .conditioning import Conditioning
-from .gpt_batch import GptBatch, StepOutput
+from .gpt_batch import GptBatch, StepOutput, VoicePrefix
 from .xtts_stream import PieceSink, Sentence
 
 _LOGGER = logging.getLogger(__name__)
@@ -53,8 +53,8 @@ class SentenceRequest:
 class PreparedSentence:
     """A sentence ready to join the batch (made on the model thread)."""
 
-    cond_latent: torch.Tensor
-    """The voice's GPT conditioning, (1, positions, width)."""
+    prefix: VoicePrefix
+    """The voice's conditioning, as the GPT's keys and values."""
 
     text_tokens: torch.Tensor
     """The sentence's XTTS text tokens, (tokens,)."""
@@ -153,7 +153,7 @@ class SentenceBatcher:
                 continue
             try:
                 prepared = self._prepare(request, batch)
-                first = batch.join(prepared.cond_latent, prepared.text_tokens)
+                first = batch.join(prepared.prefix, prepared.text_tokens)
             except SpeechError as err:
                 request.sink.fail(err)
                 continue
