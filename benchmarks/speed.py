@@ -11,6 +11,10 @@ Random weights never stop on their own: every generation runs to the text's spee
 (`speech_budget.py`, ~6 characters per second + 1.5 s), and the stock path is given the same
 number of tokens as `max_new_tokens`, so both produce the same amount of audio.
 
+On a CPU it ends with `hardware_limits.py`'s figures, measured right after on the same
+machine: memory bandwidth, matrix throughput, and the GPT's token step against its memory
+bound (one sentence and four at once), so every figure above can be read against the limits.
+
     .venv/bin/python -m benchmarks.speed [--runs 3] [--device cpu|cuda] [--precisions fp32,int8]
 """
 
@@ -356,6 +360,11 @@ async def main_async(args: argparse.Namespace) -> None:
         for worker in workers:
             await worker.stop()
     report(results, memory, workers, args)
+    if not args.device.startswith("cuda"):
+        print("\nthe limits of this machine, measured right after (benchmarks.hardware_limits):")
+        limits = [sys.executable, "-m", "benchmarks.hardware_limits", "--repeats", "5"]
+        process = await asyncio.create_subprocess_exec(*limits, cwd=_REPO)
+        await process.wait()
 
 
 def report(
