@@ -1,11 +1,11 @@
 """Several clients at once: one announcement to every room, and different sentences sharing
 the model's steps.
 
-Two real Wyoming servers in this process over the same checkpoint (`--model-dir`, a random
-checkpoint of the released size with `--full-size`, else the test suite's tiny one): one that
-generates up to four sentences together (`--batch-sentences 4`, the default: one GPT step for
-all of them) and one that takes them in turns (`--batch-sentences 1`). Each run measures, on
-both in turn: one client alone; four clients asking at the same moment for the same
+A real Wyoming server in this process over a checkpoint (`--model-dir`, a random checkpoint
+of the released size with `--full-size`, else the test suite's tiny one), started in each run
+twice, one after the other: generating up to four sentences together (`--batch-sentences 4`,
+the default: one GPT step for all of them) and taking them in turns (`--batch-sentences 1`).
+Each measures: one client alone; four clients asking at the same moment for the same
 announcement (synthesized once, heard by all); four clients asking for four different
 sentences. Prints medians over the runs and ratios measured in the same runs.
 
@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import statistics
 import time
-from contextlib import AsyncExitStack
 
 from .in_process import add_model_options, in_process_server, timed_synthesize
 
@@ -49,18 +48,18 @@ async def main() -> None:
         "four sentences": DIFFERENT,
     }
     figures: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    async with AsyncExitStack() as stack:
-        ports = {}
+    for _ in range(arguments.runs):
         for mode, batch in ((BATCHED, 4), (TURNS, 1)):
-            server = await stack.enter_async_context(
-                in_process_server(arguments, audio_cache_mb=0, batch_sentences=batch)
-            )
-            await timed_synthesize(server.port, SAME)  # conditioning once, outside the figures
-            ports[mode] = server.port
-        for _ in range(arguments.runs):
-            for scenario, texts in scenarios.items():
-                for mode, port in ports.items():
-                    figures.setdefault((scenario, mode), []).append(await at_once(port, texts))
+            # One server at a time: two idle model threads in one process would each keep
+            # a team of PyTorch worker threads competing for the same cores.
+            async with in_process_server(
+                arguments, audio_cache_mb=0, batch_sentences=batch
+            ) as server:
+                await timed_synthesize(server.port, SAME)  # conditioning, outside the figures
+                for scenario, texts in scenarios.items():
+                    figures.setdefault((scenario, mode), []).append(
+                        await at_once(server.port, texts)
+                    )
 
     def median(scenario: str, mode: str, index: int) -> float:
         return statistics.median(run[index] for run in figures[(scenario, mode)])

@@ -202,7 +202,8 @@ class GptBatch:
         """Drop these rows; the others keep their order."""
         if not rows:
             return
-        kept = [row for row in range(self.rows) if row not in set(rows)]
+        gone = set(rows)
+        kept = [row for row in range(self.rows) if row not in gone]
         self._positions = [self._positions[row] for row in kept]
         if not kept:
             self._cache = None
