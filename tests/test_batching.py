@@ -161,6 +161,47 @@ def test_a_sentence_that_cannot_be_spoken_fails_alone(model: Xtts) -> None:
     assert all(sink.finished and sink.error is None for sink in (sinks[0], sinks[2]))
 
 
+def test_a_sentence_that_samples_its_stop_token_ends_there_and_the_others_go_on(
+    model: Xtts,
+) -> None:
+    """The test checkpoint never samples its stop token by itself: here the middle sentence's
+    11th token is made the stop token, as a trained model ends a sentence."""
+    texts = list(TEXTS[:3])
+    stop, steps_of_three = model.gpt.stop_audio_token, []
+
+    def stop_the_middle_sentence(
+        module: torch.nn.Module, inputs: tuple[torch.Tensor, ...], logits: torch.Tensor
+    ) -> torch.Tensor:
+        if logits.shape[0] != 3:
+            return logits
+        steps_of_three.append(logits.shape[0])
+        if len(steps_of_three) == 10:  # the join gave token 1, this step gives token 11
+            logits = logits.clone()
+            logits[1, stop] = 1e4
+        return logits
+
+    sinks = [CollectingSink() for _ in texts]
+    hook = model.gpt.mel_head.register_forward_hook(stop_the_middle_sentence)
+    try:
+        speak_directly(model, texts, sinks)
+    finally:
+        hook.remove()
+    alone = [CollectingSink() for _ in texts]
+    for text, sink in zip(texts, alone, strict=True):
+        speak_directly(model, [text], [sink])
+
+    assert all(sink.finished and sink.error is None for sink in sinks)
+    stopped, unstopped = sinks[1].pieces, alone[1].pieces
+    samples_per_token = 1024 * 24000 / 22050
+    assert abs(np.concatenate(stopped).size - 11 * samples_per_token) < samples_per_token
+    assert np.concatenate(stopped).size < np.concatenate(unstopped).size
+    np.testing.assert_allclose(stopped[0], unstopped[0], atol=1e-4)  # the same until the stop
+    for row in (0, 2):
+        np.testing.assert_allclose(
+            np.concatenate(sinks[row].pieces), np.concatenate(alone[row].pieces), atol=1e-4
+        )
+
+
 def test_a_listener_hanging_up_leaves_the_others_their_whole_sentences(model: Xtts) -> None:
     texts = list(TEXTS[:3])
     sinks = [CollectingSink(), CollectingSink(pieces_wanted=1), CollectingSink()]

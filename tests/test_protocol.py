@@ -131,7 +131,7 @@ async def test_home_assistant_stream_speaks_once_and_ends_with_synthesize_stoppe
         "Please empty it before the evening.",
         "Next request.",
     ]
-    # Random weights never stop early, so each segment yields the same number of samples.
+    # The test checkpoint never samples its stop token: each segment runs to its budget.
     assert len(audio_bytes(events)) == len(plain_audio)
 
 

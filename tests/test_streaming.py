@@ -214,7 +214,7 @@ async def test_generation_stops_at_the_texts_speech_budget_not_the_models_cap(
     audio = np.concatenate(await spoken_pieces(engine, voice, text))
     await engine.close()
 
-    # Random weights rarely sample the stop token, so without the budget this would run to
+    # The test checkpoint never samples its stop token, so without the budget this would run to
     # the checkpoint's cap of 397 tokens (18 s).
     seconds = audio.size / engine.sample_rate
     assert 0 < seconds <= max_speech_seconds(text, "en") + SECONDS_PER_TOKEN

@@ -2,9 +2,10 @@
 
 No machine that runs the tests can download the real weights, so tests and benchmarks build a
 checkpoint with the same files (`config.json`, `model.pth`, `vocab.json`, `speakers_xtts.pth`)
-and load it through exactly the code path that loads the real one. Random weights never emit
-the stop token, so `max_audio_tokens` bounds every generation call: each GPT token is 1024
-samples at 22.05 kHz (46.4 ms of audio).
+and load it through exactly the code path that loads the real one. The stop token is made
+unreachable (random weights would emit it at random), so `max_audio_tokens` or the text's
+speech budget bounds every generation call: each GPT token is 1024 samples at 22.05 kHz
+(46.4 ms of audio).
 """
 
 import json
@@ -21,6 +22,8 @@ from TTS.tts.models.xtts import Xtts
 from wyoming_xtts.text.languages import XTTS_LANGUAGES
 
 _SPECIAL_TOKENS = ("[STOP]", "[UNK]", "[SPACE]", "[START]")
+_NEVER = -1e4
+"""The stop token's output bias: no sampling setting makes a logit this low win."""
 _CHARACTERS = string.ascii_lowercase + string.digits + ".,!?;:'\"-()" + "äöüßéèêàçñíóúãõ"
 
 
@@ -101,6 +104,10 @@ def build_checkpoint(
     model = Xtts(config)
     model.tokenizer = VoiceBpeTokenizer(vocab_file=str(vocab_path))
     model.init_models()
+    with torch.no_grad():
+        # Random weights would sample the stop token now and then, at random lengths: tests
+        # and benchmarks count on every sentence running to its cap or speech budget.
+        model.gpt.mel_head.bias[config.model_args.gpt_stop_audio_token] = _NEVER
     checkpoint: dict[str, object] = {"model": model.state_dict()}
     if pickled_config:
         checkpoint["config"] = config
