@@ -213,7 +213,9 @@ def make_local_engine(checkpoint: Path, data_dir: Path, **options: Any) -> "Xtts
     """A local engine on `checkpoint` (CPU, English, built-in speakers on); `options` override
     any other `LocalEngineConfig` field."""
     from wyoming_xtts.engines.local.engine import LocalEngineConfig, XttsEngine
+    from wyoming_xtts.engines.local.xtts_stream import ChunkSchedule
 
+    defaults = Settings()
     config = LocalEngineConfig(
         model_dir=checkpoint,
         data_dir=data_dir,
@@ -221,5 +223,9 @@ def make_local_engine(checkpoint: Path, data_dir: Path, **options: Any) -> "Xtts
         default_language="en",
         licence_accepted=False,
         builtin_speakers=True,
+        precision=defaults.precision,
+        deepspeed=defaults.deepspeed,
+        batch_sentences=defaults.batch_sentences,
+        schedule=ChunkSchedule(first_tokens=defaults.first_chunk_tokens),
     )
     return XttsEngine(replace(config, **options))

@@ -12,10 +12,9 @@ from wyoming.tts import Synthesize, SynthesizeVoice
 
 from wyoming_xtts.core.settings import Settings
 from wyoming_xtts.core.voices import VoiceLibrary
-from wyoming_xtts.engines.local.engine import LocalEngineConfig, XttsEngine
 
 from .clips import write_profile
-from .conftest import event_types, read_until, serving
+from .conftest import event_types, make_local_engine, read_until, serving
 from .scripted_engine import RATE, ScriptedEngine
 
 
@@ -75,9 +74,7 @@ async def test_two_first_requests_for_a_profile_compute_its_conditioning_once(
     write_profile(tmp_path / "voices", "alice", 'languages = ["en"]\n', clips=2)
     profile = VoiceLibrary(tmp_path / "voices", "en").find("alice")
     assert profile is not None
-    engine = XttsEngine(
-        LocalEngineConfig(checkpoint_dir, tmp_path / "data", "cpu", "en", False, False)
-    )
+    engine = make_local_engine(checkpoint_dir, tmp_path / "data", builtin_speakers=False)
     await engine.start()
 
     async def speak() -> int:

@@ -11,7 +11,7 @@ import logging
 from collections.abc import AsyncGenerator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from importlib.metadata import version
 from pathlib import Path
@@ -71,18 +71,18 @@ class LocalEngineConfig:
     builtin_speakers: bool
     """Offer the checkpoint's studio speakers as voices."""
 
-    precision: Precision = "auto"
+    precision: Precision
     """GPT precision: `auto` (fp16 on CUDA; on a CPU int8 where it is fast, else fp32), `fp32`,
     `int8` (CPU), `fp16` (CUDA)."""
 
-    deepspeed: bool = False
+    deepspeed: bool
     """Run the GPT through DeepSpeed's inference kernels (CUDA, needs `deepspeed` installed)."""
 
-    batch_sentences: int = 4
+    batch_sentences: int
     """Sentences generated at once, sharing each GPT step (1 with DeepSpeed: its injected
     kernels replace the attention whose padding mask batching relies on, untested here)."""
 
-    schedule: ChunkSchedule = field(default_factory=ChunkSchedule)
+    schedule: ChunkSchedule
     """How many GPT tokens make each piece of streamed audio."""
 
 

@@ -43,8 +43,8 @@ class ChunkSchedule:
     played, while the number of pieces, each carrying a fixed decoding overhead, stays small.
     """
 
-    first_tokens: int = 8
-    """Tokens before the first piece is decoded (8 tokens = 0.37 s of speech)."""
+    first_tokens: int
+    """Tokens before the first piece is decoded (`--first-chunk-tokens`)."""
 
     max_tokens: int = 48
     """Upper bound for any later piece (2.2 s of speech)."""
