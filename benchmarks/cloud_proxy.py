@@ -185,7 +185,10 @@ async def main(runs: int, latency_s: float) -> None:
 
     bare = median(results["bare"], lambda r: r.last_audio_s)
     proxied = median(results["proxy"], lambda r: r.last_audio_s)
-    overheads = [p.last_audio_s - b.last_audio_s for p, b in zip(results["proxy"], results["bare"])]
+    overheads = [
+        p.last_audio_s - b.last_audio_s
+        for p, b in zip(results["proxy"], results["bare"], strict=True)
+    ]
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     )

@@ -30,10 +30,10 @@ from tests.clips import write_profile
 from tests.fake_providers import REPLICATE_TOKEN, FakeReplicate
 from tests.net import free_port
 from tests.xtts_checkpoint import build_checkpoint
+from wyoming_xtts.core.engine import Engine
 from wyoming_xtts.core.settings import Settings
 from wyoming_xtts.core.voices import Voice
 from wyoming_xtts.doors.wyoming.server import handler_factory
-from wyoming_xtts.engines.base import Engine
 from wyoming_xtts.server import build_core, create_cloud_engine, create_engine
 
 LONG_REPLY = " ".join(

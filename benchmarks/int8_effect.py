@@ -173,7 +173,12 @@ def main() -> None:
             noise = (q_audio - audio).pow(2).mean()
             snr.append(float(10 * torch.log10(audio.pow(2).mean() / noise)))
             free = sample(model, text, conditioning, seed)
-            parted.append(next((i for i, (a, b) in enumerate(zip(tokens, free)) if a != b), TOKENS))
+            parted.append(
+                next(
+                    (i for i, (a, b) in enumerate(zip(tokens, free, strict=False)) if a != b),
+                    TOKENS,
+                )
+            )
 
     print(f"{len(cases)} sequences of {TOKENS} tokens, medians (min-max):")
     for label, values, fmt in (

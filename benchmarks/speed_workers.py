@@ -27,10 +27,11 @@ import soundfile
 import torch
 from wyoming.server import AsyncTcpServer
 
+from wyoming_xtts.core.engine import Engine
+from wyoming_xtts.core.generation import GenerationSettings
 from wyoming_xtts.core.settings import Settings
-from wyoming_xtts.core.voices import GenerationSettings, Voice
+from wyoming_xtts.core.voices import Voice
 from wyoming_xtts.doors.wyoming.server import handler_factory
-from wyoming_xtts.engines.base import Engine
 from wyoming_xtts.server import build_core, create_engine
 from wyoming_xtts.text.language_detection import LanguageDetector
 

@@ -1,10 +1,10 @@
 #!/usr/bin/with-contenv bashio
 # The add-on's options become the server's environment: which option sets which variable is
-# declared with the server's options themselves (wyoming_xtts/core/options.py, `addon`).
+# declared with the server's options themselves (wyoming_xtts/core/options.py, `addon`; mapped by core/option_exports.py).
 # Then announce the service to Home Assistant (the Supervisor's discovery API) and serve.
 set -euo pipefail
 
-eval "$(python3 -m wyoming_xtts.core.options addon-environment /data/options.json)"
+eval "$(python3 -m wyoming_xtts.core.option_exports addon-environment /data/options.json)"
 export WYOMING_XTTS_DATA_DIR=/data
 mkdir -p "${WYOMING_XTTS_VOICES_DIR:-/share/wyoming-xtts/voices}"
 

@@ -13,10 +13,10 @@ from wyoming.client import AsyncClient, AsyncTcpClient
 from wyoming.event import Event
 from wyoming.server import AsyncTcpServer
 
+from wyoming_xtts.core.engine import EngineInfo
 from wyoming_xtts.core.settings import Settings
 from wyoming_xtts.core.voices import Voice
 from wyoming_xtts.doors.wyoming.server import handler_factory
-from wyoming_xtts.engines.base import EngineInfo
 from wyoming_xtts.server import build_core, create_engine
 from wyoming_xtts.text.language_detection import LanguageDetector
 

@@ -3,7 +3,7 @@
 
 from collections.abc import Sequence
 
-from wyoming_xtts.engines.base import EngineInfo
+from wyoming_xtts.core.engine import EngineInfo
 
 RATE = 24_000
 

@@ -1,7 +1,7 @@
 """Speaking sentences straight through the local engine's batcher, without a server.
 
 For tests that look inside generation (steps taken, contexts entered, rows of a batch); they
-use the engine's own pieces: `GptBatch`, `Sentence`, `SentenceBatcher`.
+use the engine's own pieces: `GptBatch`, `SentenceGeneration`, `SentenceBatcher`.
 """
 
 from collections.abc import Callable, Sequence
@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from TTS.tts.models.xtts import Xtts
 
-from wyoming_xtts.core.voices import GenerationSettings, Voice
+from wyoming_xtts.core.generation import GenerationSettings
+from wyoming_xtts.core.voices import Voice
 from wyoming_xtts.engines.local.gpt_batch import GptBatch
 from wyoming_xtts.engines.local.sentence_batcher import (
     PreparedSentence,
@@ -23,7 +24,7 @@ from wyoming_xtts.engines.local.sentence_batcher import (
 from wyoming_xtts.engines.local.streaming_decoder import StreamingDecoder
 from wyoming_xtts.engines.local.xtts_stream import (
     ChunkSchedule,
-    Sentence,
+    SentenceGeneration,
     decoder_geometry,
     text_tokens,
     token_budget,
@@ -77,7 +78,7 @@ def speak_directly(
         return PreparedSentence(
             prefix=batch.voice_prefix(torch.zeros(1, 32, model.gpt.model_dim)),
             text_tokens=text_tokens(model, request.text, request.language),
-            sentence=Sentence(
+            sentence=SentenceGeneration(
                 request.text,
                 batch.sampler(GenerationSettings(seed=seed), torch.Generator().manual_seed(seed)),
                 decoder,
@@ -93,5 +94,8 @@ def speak_directly(
             unused, len(texts), lambda: GptBatch(model.gpt, gpt_context), prepare
         )
         voice = Voice(name="silent", languages=("en",))
-        requests = [SentenceRequest(text, "en", voice, sink) for text, sink in zip(texts, sinks)]
+        requests = [
+            SentenceRequest(text, "en", voice, sink)
+            for text, sink in zip(texts, sinks, strict=True)
+        ]
         batcher.run_here(requests)

@@ -15,8 +15,8 @@ from wyoming.event import Event
 from wyoming.tts import Synthesize, SynthesizeVoice
 
 from wyoming_xtts.core.errors import ErrorCode, SpeechError
+from wyoming_xtts.core.generation import GenerationSettings
 from wyoming_xtts.core.settings import Settings
-from wyoming_xtts.core.voices import GenerationSettings
 from wyoming_xtts.engines.local.engine import XttsEngine
 from wyoming_xtts.engines.local.gpt_batch import GptBatch, StepOutput, VoicePrefixes
 
@@ -126,7 +126,7 @@ def test_sentences_sharing_steps_get_the_latents_they_get_alone(model: Xtts) -> 
 
     assert [len(outputs) for outputs in shared] == [21, 26, 22]
     for row in range(3):
-        for ours, theirs in zip(shared[row], expected[row]):
+        for ours, theirs in zip(shared[row], expected[row], strict=False):
             torch.testing.assert_close(ours.latent, theirs.latent, rtol=1e-5, atol=1e-5)
             torch.testing.assert_close(ours.logits, theirs.logits, rtol=1e-5, atol=1e-5)
 

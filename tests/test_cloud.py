@@ -34,8 +34,8 @@ from wyoming.tts import (
 )
 
 from wyoming_xtts.core.audio import XTTS_OUTPUT_RATE
+from wyoming_xtts.core.engine import Engine
 from wyoming_xtts.core.settings import Settings
-from wyoming_xtts.engines.base import Engine
 from wyoming_xtts.engines.cloud.engine import CloudEngine, CloudSettings
 from wyoming_xtts.engines.cloud.http import RetryPolicy, Secret
 from wyoming_xtts.engines.cloud.replicate import ReplicateProvider

@@ -15,7 +15,7 @@ from types import ModuleType
 import pytest
 from packaging.requirements import Requirement
 
-from wyoming_xtts.engines.base import EngineUnavailableError
+from wyoming_xtts.core.engine import EngineUnavailableError
 from wyoming_xtts.engines.local.stack import STACK, check_installed_stack, stack_failure
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from wyoming_xtts.core.engine import EngineUnavailableError
 from wyoming_xtts.core.voices import Voice, VoiceLibrary
-from wyoming_xtts.engines.base import EngineUnavailableError
 from wyoming_xtts.engines.local.engine import XttsEngine
 
 from .clips import write_clip, write_profile

@@ -169,7 +169,7 @@ async def test_a_built_in_speaker_and_a_voice_at_a_fixed_language_can_be_asked_f
             "response_format",
         ),
         ({"voice": "alice", "input": "Hi.", "speed": 4.0}, 400, "bad-request", "speed"),
-        ({"voice": "alice", "input": "Hi.", "model": "whisper-1"}, 400, "bad-request", "model"),
+        ({"voice": "alice", "input": "Hi.", "model": "whisper-1"}, 404, "model_not_found", "model"),
         ({"voice": "alice"}, 400, "bad-request", "input"),
         ({"input": "Hi."}, 400, "bad-request", "voice"),
         ({"voice": "alice@xx", "input": "Hi."}, 400, "language-unsupported", "voice"),
@@ -228,6 +228,60 @@ async def test_a_body_that_is_not_json_and_an_unknown_path_are_refused_in_the_sa
         405,
         "method-not-allowed",
     )
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "v1/audio/speech"),
+        ("POST", "api/voices"),
+        ("PATCH", "api/voices/alice"),
+        ("POST", "api/voices/alice/styles"),
+        ("PUT", "api/default-voice"),
+    ],
+)
+async def test_a_json_body_over_the_limit_is_too_large_not_broken_json(
+    server: HttpUnderTest, method: str, path: str
+) -> None:
+    # Found 2026-12-03: a 2 MB body was read up to the first network chunk, parsed and
+    # answered 400 "not valid JSON (Unterminated string ...)".
+    body = json.dumps({"model": "tts-1", "voice": "alice", "input": "x" * 2_000_000})
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        response = await http.request(
+            method, path, content=body, headers={"Content-Type": "application/json"}
+        )
+        still_serving = await http.get("v1/models")
+    assert response.status_code == 413
+    error = response.json()["error"]
+    assert error["code"] == "too-large" and "1,000,000 bytes" in error["message"]
+    assert still_serving.status_code == 200
+
+
+async def test_a_json_body_longer_than_one_network_chunk_is_read_whole(
+    server: HttpUnderTest, engine: RecordingEngine
+) -> None:
+    # 300 KB of JSON arrives in many reads; padding in an unknown field keeps the text short.
+    body = {"model": "tts-1", "voice": "alice", "input": "Hi.", "padding": "x" * 300_000}
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        response = await http.post("v1/audio/speech", json={**body, "response_format": "pcm"})
+    assert response.status_code == 200 and response.content
+
+
+@pytest.mark.parametrize("model", ["xtts", "xtts_v2", "XTTS-v2", "tts-1-hd", "gpt-4o-mini-tts"])
+async def test_every_name_that_means_xtts_and_the_openai_defaults_are_this_model(
+    server: HttpUnderTest, model: str
+) -> None:
+    speech = await client_for(server).audio.speech.create(
+        model=model, voice="alice", input="Hi.", response_format="pcm"
+    )
+    assert speech.content
+
+
+async def test_an_unknown_model_is_not_found_as_openai_answers_it(server: HttpUnderTest) -> None:
+    with pytest.raises(openai.NotFoundError) as caught:
+        await client_for(server).audio.speech.create(model="whisper-1", voice="alice", input="Hi.")
+    assert caught.value.code == "model_not_found"
+    assert "xtts-v2" in caught.value.message
 
 
 async def test_with_a_token_only_requests_carrying_it_are_spoken(

@@ -1,5 +1,5 @@
 """The Dockerfile and the Home Assistant add-on use only options the server has, every
-option is declared once, and the README's options table is the declared one."""
+option is declared once, and the manual's options table (docs/options.md) is the declared one."""
 
 import json
 import re
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from wyoming_xtts.core.options import OPTIONS, addon_environment, addon_option_names, readme_table
+from wyoming_xtts.core.option_exports import addon_environment, options_table
+from wyoming_xtts.core.options import ADDON_SECRETS, OPTIONS
 from wyoming_xtts.core.settings import Settings, parse_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,12 +33,12 @@ def test_every_settings_field_has_exactly_one_option() -> None:
     assert len({option.name for option in OPTIONS}) == len(OPTIONS)
 
 
-def test_the_readme_options_table_is_the_declared_one() -> None:
-    readme = (REPO / "README.md").read_text()
+def test_the_manuals_options_table_is_the_declared_one() -> None:
+    manual = (REPO / "docs" / "options.md").read_text()
 
-    assert readme_table(Settings()) in readme, (
-        "README's options table differs from the declared options: paste the output of "
-        "`python -m wyoming_xtts.core.options readme`"
+    assert options_table(Settings()) in manual, (
+        "docs/options.md's options table differs from the declared options: paste the output "
+        "of `python -m wyoming_xtts.core.option_exports table`"
     )
 
 
@@ -59,7 +60,7 @@ def test_every_add_on_option_reaches_the_server() -> None:
     assert options
     names = set(re.findall(r"^  (\w+):", options.group(1), re.MULTILINE))
 
-    assert names == addon_option_names()
+    assert names == {option.addon for option in OPTIONS if option.addon} | set(ADDON_SECRETS)
     assert "discovery:\n  - wyoming" in config
 
 
@@ -80,7 +81,7 @@ def test_add_on_options_become_the_servers_settings(tmp_path: Path) -> None:
     }
     (tmp_path / "options.json").write_text(json.dumps(addon))
     printed = subprocess.run(
-        [sys.executable, "-m", "wyoming_xtts.core.options", "addon-environment"]
+        [sys.executable, "-m", "wyoming_xtts.core.option_exports", "addon-environment"]
         + [str(tmp_path / "options.json")],
         capture_output=True,
         text=True,

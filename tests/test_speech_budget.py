@@ -9,14 +9,14 @@ import pytest
 
 from wyoming_xtts.core.service import Core
 from wyoming_xtts.core.settings import Settings
-from wyoming_xtts.text.pauses import PAUSE_SECONDS, Ending
-
-SENTENCE_PAUSE_SECONDS = PAUSE_SECONDS[Ending.SENTENCE]
 from wyoming_xtts.server import build_core
+from wyoming_xtts.text.pauses import PAUSE_SECONDS, Ending
 from wyoming_xtts.text.speech_budget import max_speech_seconds
 
 from .clips import write_profile
 from .scripted_engine import RATE, ScriptedEngine
+
+SENTENCE_PAUSE_SECONDS = PAUSE_SECONDS[Ending.SENTENCE]
 
 
 @dataclass

@@ -9,8 +9,9 @@ import torch.nn.functional as F
 from TTS.tts.configs.xtts_config import XttsConfig
 from TTS.tts.models.xtts import Xtts
 
-from wyoming_xtts.core.voices import GenerationSettings, Voice, VoiceLibrary
-from wyoming_xtts.engines.base import EngineUnavailableError, Precision
+from wyoming_xtts.core.engine import EngineUnavailableError, Precision
+from wyoming_xtts.core.generation import GenerationSettings
+from wyoming_xtts.core.voices import Voice, VoiceLibrary
 from wyoming_xtts.engines.local import streaming_decoder
 from wyoming_xtts.engines.local.engine import XttsEngine
 from wyoming_xtts.engines.local.precision import cpu_features, int8_kernels, resolve_precision

@@ -3,8 +3,8 @@
 import asyncio
 import sys
 
+from .core.engine import EngineUnavailableError
 from .core.settings import COMMAND_NAMES, configure_logging, parse_settings
-from .engines.base import EngineUnavailableError
 from .server import serve
 
 EXIT_ENGINE_UNAVAILABLE = 2

@@ -7,6 +7,7 @@ from contextlib import AsyncExitStack
 
 from .core.audio_cache import AudioCache
 from .core.catalogue import VoiceCatalogue
+from .core.engine import Engine, EngineUnavailableError
 from .core.options import SECRET_VARIABLES
 from .core.profiles import ProfileStore
 from .core.service import Core
@@ -14,7 +15,6 @@ from .core.settings import Settings
 from .core.speaking import SpeakingService, SpeakingSettings
 from .core.voices import VoiceLibrary
 from .doors.wyoming.server import serve_wyoming
-from .engines.base import Engine, EngineUnavailableError
 from .text.language_detection import LanguageDetector
 
 _LOGGER = logging.getLogger(__name__)

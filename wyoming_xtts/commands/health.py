@@ -6,7 +6,6 @@ otherwise (with the reason on standard error).
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -14,8 +13,7 @@ from collections.abc import Sequence
 from wyoming.client import AsyncClient
 from wyoming.info import Describe, Info
 
-from ..core.options import ENV_PREFIX
-from ..core.settings import DEFAULT_URI
+from ..core.settings import setting_from_environment
 
 DEFAULT_TIMEOUT_S = 5.0
 
@@ -27,7 +25,7 @@ def main(argv: Sequence[str]) -> int:
     )
     parser.add_argument(
         "--uri",
-        default=local_uri(os.environ.get(ENV_PREFIX + "URI", DEFAULT_URI)),
+        default=local_uri(setting_from_environment("uri")),
         help="server to ask (default: the one WYOMING_XTTS_URI configures, on this machine)",
     )
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds")

@@ -12,8 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..core.options import ENV_PREFIX
-from ..engines.base import EngineUnavailableError
+from ..core.engine import EngineUnavailableError
+from ..core.settings import setting_from_environment
 from ..engines.local.model_files import (
     REQUIRED_FILES,
     SPEAKERS_FILE,
@@ -29,10 +29,10 @@ EXIT_UNAVAILABLE = 2
 
 def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
-    data_dir = Path(getattr(args, "data_dir", _default_data_dir())).expanduser()
+    data_dir = Path(getattr(args, "data_dir", setting_from_environment("data_dir"))).expanduser()
 
     if args.action == "download":
-        accepted = args.agree_cpml or os.environ.get("COQUI_TOS_AGREED") == "1"
+        accepted = args.agree_cpml or setting_from_environment("agree_cpml")
         try:
             directory = ensure_release_model(data_dir, accepted)
         except EngineUnavailableError as err:
@@ -43,16 +43,12 @@ def main(argv: Sequence[str]) -> int:
     return _info(args.model_dir or release_model_dir(data_dir))
 
 
-def _default_data_dir() -> str:
-    return os.environ.get(ENV_PREFIX + "DATA_DIR", "data")
-
-
 def _parser() -> argparse.ArgumentParser:
     shared = options_anywhere(
         lambda parser: parser.add_argument(
             "--data-dir",
             help="where the released model is kept, under models/ "
-            f"(default: {_default_data_dir()})",
+            f"(default: {setting_from_environment('data_dir')})",
         )
     )
     parser = argparse.ArgumentParser(

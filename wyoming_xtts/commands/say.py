@@ -14,10 +14,10 @@ from contextlib import aclosing
 from pathlib import Path
 from typing import BinaryIO
 
+from ..core.engine import EngineUnavailableError
 from ..core.errors import SpeechError
 from ..core.settings import Settings, configure_logging, parse_command
 from ..core.speaking import whole_text
-from ..engines.base import EngineUnavailableError
 from ..server import build_core, create_engine
 from ..text.markup import TextFormat
 
@@ -67,7 +67,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--style", help="a speaking style of the voice (Wyoming's speaker)")
     parser.add_argument(
-        "--ssml", action="store_true", help="the text is SSML (see the README's SSML section)"
+        "--ssml", action="store_true", help="the text is SSML (see docs/voices.md, SSML)"
     )
     parser.add_argument(
         "-o", "--output", default="say.wav", help="WAV file to write, or - for standard output"

@@ -6,15 +6,14 @@ rescans on every describe) never sees half a profile.
 """
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..core.audio import ClipReport, inspect_clip
+from ..core.audio import RECOMMENDED_CLIP_LENGTH, ClipReport, inspect_clip
 from ..core.clip_preparation import ClipPreparationError, prepare_clip
-from ..core.options import ENV_PREFIX
 from ..core.profiles import ProfileError, ProfileStore
+from ..core.settings import setting_from_environment
 from ..core.voices import VoiceLibrary, VoiceProfile, is_valid_voice_name
 from ..text.languages import XTTS_LANGUAGES, normalize_language
 from . import options_anywhere
@@ -24,7 +23,9 @@ EXIT_PROBLEM = 1
 
 def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
-    voices_dir = Path(getattr(args, "voices_dir", _default_voices_dir())).expanduser()
+    voices_dir = Path(
+        getattr(args, "voices_dir", setting_from_environment("voices_dir"))
+    ).expanduser()
     if args.action == "add":
         return _add(voices_dir, args)
     if args.action == "list":
@@ -34,15 +35,11 @@ def main(argv: Sequence[str]) -> int:
     return _remove(voices_dir, args.name, args.yes, args.style)
 
 
-def _default_voices_dir() -> str:
-    return os.environ.get(ENV_PREFIX + "VOICES_DIR", "voices")
-
-
 def _parser() -> argparse.ArgumentParser:
     shared = options_anywhere(
         lambda parser: parser.add_argument(
             "--voices-dir",
-            help=f"directory of voice profiles (default: {_default_voices_dir()})",
+            help=f"directory of voice profiles (default: {setting_from_environment('voices_dir')})",
         )
     )
     parser = argparse.ArgumentParser(
@@ -53,7 +50,12 @@ def _parser() -> argparse.ArgumentParser:
         "add", parents=[shared], help="make a profile from one or more recordings"
     )
     add.add_argument("name", help="voice name, as Home Assistant will show it")
-    add.add_argument("clips", nargs="+", type=Path, help="recordings of 6-30 s of speech each")
+    add.add_argument(
+        "clips",
+        nargs="+",
+        type=Path,
+        help=f"recordings of {RECOMMENDED_CLIP_LENGTH} of speech each",
+    )
     add.add_argument(
         "--language",
         action="append",

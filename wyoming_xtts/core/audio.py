@@ -40,14 +40,18 @@ RECORDING_SUFFIXES: tuple[str, ...] = (
 )
 """Recordings `voice add` and the studio accept: a profile's own clips are always WAV."""
 
+RECOMMENDED_CLIP_SECONDS = (6.0, 30.0)
+"""XTTS-v2 clones best from this much speech per clip; outside this range is a warning."""
+
+RECOMMENDED_CLIP_LENGTH = f"{RECOMMENDED_CLIP_SECONDS[0]:.0f}-{RECOMMENDED_CLIP_SECONDS[1]:.0f} s"
+"""`RECOMMENDED_CLIP_SECONDS` as every message and help text writes it ("6-30 s")."""
+
 MAX_DECODED_SECONDS = 600.0
-"""Longest recording decoded: a voice needs 6-30 s, and a longer file is probably a mistake."""
+"""Longest recording decoded: a voice needs far less, and a longer file is probably a
+mistake."""
 
 MIN_CLIP_SECONDS = 3.0
 """Below this a clip holds too little of the voice to clone: the profile is unusable."""
-
-RECOMMENDED_CLIP_SECONDS = (6.0, 30.0)
-"""XTTS-v2 clones best from 6-30 s of speech; outside this range is a warning."""
 
 MIN_SAMPLE_RATE = 16_000
 """Clips recorded below this rate (telephone audio) lack the detail cloning needs."""
@@ -122,7 +126,7 @@ def inspect_clip(path: Path) -> ClipReport:
     if duration < MIN_CLIP_SECONDS:
         errors.append(
             f"{name}: is {duration:.1f} s long; a clip needs at least {MIN_CLIP_SECONDS:.0f} s "
-            f"of speech (6-30 s works best)."
+            f"of speech ({RECOMMENDED_CLIP_LENGTH} works best)."
         )
     elif speech < MIN_SPEECH_SECONDS:
         errors.append(
@@ -133,7 +137,7 @@ def inspect_clip(path: Path) -> ClipReport:
         low, high = RECOMMENDED_CLIP_SECONDS
         if duration < low:
             warnings.append(
-                f"{name}: is {duration:.1f} s long; {low:.0f}-{high:.0f} s of speech clones better."
+                f"{name}: is {duration:.1f} s long; {RECOMMENDED_CLIP_LENGTH} of speech clones better."
             )
         elif duration > high:
             warnings.append(
@@ -181,7 +185,8 @@ def _frame_rms(mono: np.ndarray, sample_rate: int) -> np.ndarray:
     frame = _frame_length(sample_rate)
     usable = (len(mono) // frame) * frame
     frames = mono[:usable].reshape(-1, frame)
-    return np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1))
+    levels: np.ndarray = np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1))
+    return levels
 
 
 def read_recording(path: Path) -> tuple[np.ndarray, int]:
@@ -257,7 +262,7 @@ def load_clip(path: Path, sample_rate: int) -> np.ndarray:
 def to_pcm16(samples: np.ndarray) -> bytes:
     """Float samples in [-1, 1] → 16-bit signed little-endian PCM (out-of-range values clipped)."""
     scaled = np.clip(samples, -1.0, 1.0) * 32767.0
-    return scaled.astype("<i2").tobytes()
+    return bytes(scaled.astype("<i2").tobytes())
 
 
 class PcmChunker:

@@ -15,12 +15,13 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+
+from .files import atomic_writer
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class AudioCache:
         """The stored audio, or None; a hit becomes the most recently used entry."""
         path = self._path(key)
         try:
-            audio = np.load(path, allow_pickle=False)
+            audio: np.ndarray = np.load(path, allow_pickle=False)
         except FileNotFoundError:
             return None
         except (OSError, ValueError, EOFError) as err:
@@ -63,15 +64,9 @@ class AudioCache:
         """Store a segment's audio, then drop least recently used entries past the size."""
         try:
             self._directory.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self._directory, suffix=".tmp")
-            try:
-                with os.fdopen(handle, "wb") as stream:
-                    np.save(stream, np.ascontiguousarray(audio, dtype=np.float32))
-                os.replace(temporary, self._path(key))
-                _mark_used(self._path(key))
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            with atomic_writer(self._path(key)) as stream:
+                np.save(stream, np.ascontiguousarray(audio, dtype=np.float32))
+            _mark_used(self._path(key))
             self._evict()
         except OSError as err:
             # A full or read-only data directory costs speed, never speech.

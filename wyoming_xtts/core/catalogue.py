@@ -8,8 +8,8 @@ front door asks this, never an engine, for voices.
 import asyncio
 from dataclasses import dataclass, replace
 
-from ..engines.base import Engine
 from ..text.languages import advertised_tag, normalize_language
+from .engine import Engine
 from .errors import ErrorCode, SpeechError
 from .voices import Voice, VoiceLibrary, VoiceProfile, is_valid_voice_name
 

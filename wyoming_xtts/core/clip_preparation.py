@@ -5,6 +5,7 @@ optionally denoised, trimmed of leading and trailing silence and brought to the 
 level as every other clip, then written as 16-bit WAV. The original file is only read.
 """
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -63,7 +64,16 @@ def prepare_clip(path: Path, denoise: bool = False) -> PreparedClip:
 
 
 def write_clip(clip: PreparedClip, destination: Path | BinaryIO) -> None:
-    """Write a prepared clip as 16-bit mono WAV (to a path or an open binary file)."""
+    """Write a prepared clip as 16-bit mono WAV (to a path or an open binary file).
+
+    A path is written from memory: libsndfile writing to a full disk says only "System
+    error.", where Python's own write raises the `OSError` that says the disk is full.
+    """
+    if isinstance(destination, Path):
+        encoded = io.BytesIO()
+        write_clip(clip, encoded)
+        destination.write_bytes(encoded.getvalue())
+        return
     soundfile.write(destination, clip.samples, XTTS_REFERENCE_RATE, format="WAV", subtype="PCM_16")
 
 

@@ -1,22 +1,23 @@
 """Every server option, declared once.
 
-`Settings` (settings.py) holds each option's type, default and why it exists; `OPTIONS` here
-holds the rest: its command-line name, how its text is checked and turned into a value, what
-the README and `--help` say about it, and its name in the Home Assistant add-on. The parser,
-the validation, the environment variables, the README's options table (a test compares them)
-and the add-on's option mapping are all derived from these two.
+`Settings` (settings.py) holds each option's type and default; `OPTIONS` here holds the
+rest: its command-line name, how its text is checked and turned into a value, what it means
+(the one place that says so: `--help` and the manual's options table print it), and its name
+in the Home Assistant add-on. The parser, the validation, the environment variables, the
+manual's options table (a test compares them, `option_exports.py`) and the add-on's option
+mapping are all derived from these two.
 """
 
 import re
 import socket
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..engines.base import PRECISIONS
 from ..text.languages import XTTS_LANGUAGES, normalize_language
+from .engine import PRECISIONS
+from .generation import NumberRange, OutOfRangeError
 from .networks import parse_networks
 
 ENV_PREFIX = "WYOMING_XTTS_"
@@ -48,7 +49,8 @@ class Option:
     """The `Settings` field it sets."""
 
     meaning: str
-    """What it does, in one sentence or two: `--help` and the README's table say this."""
+    """What it does, in one sentence or two: `--help` and the manual's table say this, and
+    nothing else in the code does (`Settings` documents only what code must know)."""
 
     parse: Callable[[str, str], Any] | None = None
     """Turns the text given into the field's value, or raises `SettingsError`; called with the
@@ -67,7 +69,7 @@ class Option:
     """The only values accepted, when there is such a list."""
 
     when_unset: str | None = None
-    """What the README says the default is when the field's default is None."""
+    """What the manual says the default is when the field's default is None."""
 
     bare_value: Callable[[], str] | None = None
     """The value when the option is given with no value (`--zeroconf` alone)."""
@@ -89,28 +91,22 @@ class Option:
         return ENV_PREFIX + self.name.upper().replace("-", "_")
 
 
-def _in_range(kind: str, convert: Callable[[str], float], low: float, high: float) -> Any:
-    def parse(name: str, text: str) -> float:
+def _in_range(limits: NumberRange) -> Callable[[str, str], Any]:
+    def parse(name: str, text: str) -> int | float:
         try:
-            value = convert(text)
-        except ValueError:
-            raise SettingsError(f"--{name} must be {kind}, not {text!r}") from None
-        if not low <= value <= high:
-            shown = [f"{x:g}" for x in (low, high, value)]
-            raise SettingsError(
-                f"--{name} must be between {shown[0]} and {shown[1]}, not {shown[2]}"
-            )
-        return value
+            return limits.parse(f"--{name}", text)
+        except OutOfRangeError as err:
+            raise SettingsError(str(err)) from None
 
     return parse
 
 
 def _whole(low: int, high: int) -> Callable[[str, str], int]:
-    return _in_range("a whole number", int, low, high)  # type: ignore[no-any-return]
+    return _in_range(NumberRange(int, low, high))
 
 
 def _seconds(low: float, high: float) -> Callable[[str, str], float]:
-    return _in_range("a number of seconds", float, low, high)  # type: ignore[no-any-return]
+    return _in_range(NumberRange(float, low, high, unit="seconds"))
 
 
 def _matching(pattern: re.Pattern[str], shape: str) -> Callable[[str, str], str]:
@@ -160,7 +156,8 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "engine",
-        "`local` (XTTS-v2 on this machine), `replicate` or `pixazo` (cloud providers, see below)",
+        "`local` (XTTS-v2 on this machine), `replicate` or `pixazo` (cloud providers, see "
+        "[Cloud providers](providers.md))",
         choices=ENGINES,
         addon="engine",
     ),
@@ -190,9 +187,10 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "precision",
-        "The GPT's arithmetic: `auto` (fp16 on CUDA; on a CPU int8 where it runs fast: AVX2 or NEON, else fp32), `fp32`, `int8` (CPU only: "
-        "weights quantised to 8 bits, 2.6-3× faster, output slightly different, see "
-        "[Speed](#speed)), `fp16` (CUDA only)",
+        "The GPT's arithmetic: `auto` (fp16 on CUDA; on a CPU int8 where it runs fast: AVX2 "
+        "or NEON, else fp32), `fp32`, `int8` (CPU only: weights quantised to 8 bits, several "
+        "times faster than fp32 with slightly different output, measured in "
+        "[Speed](speed.md)), `fp16` (CUDA only)",
         choices=PRECISIONS,
         addon="precision",
     ),
@@ -200,7 +198,8 @@ OPTIONS: tuple[Option, ...] = (
         "batch_sentences",
         "Sentences the local model generates at once, all clients together (1-16): they share "
         "each GPT step, which costs little more for four than for one on a CPU (see "
-        "[Several satellites at once](#several-satellites-at-once)); more wait for a free place",
+        "[Several satellites at once](reliability.md#several-satellites-at-once)); more wait "
+        "for a free place",
         _whole(1, 16),
     ),
     Option(
@@ -255,9 +254,9 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "http",
-        "Also serve the [voice studio](#voice-studio) and the [OpenAI-compatible speech "
-        "endpoint](#openai-compatible-speech-endpoint) over HTTP at `tcp://HOST:PORT`, from the "
-        "same model and voices; keep it on `127.0.0.1` or behind Home Assistant's ingress",
+        "Also serve the [voice studio](http.md#voice-studio) and the [OpenAI-compatible speech "
+        "endpoint](http.md#openai-compatible-speech-endpoint) over HTTP at `tcp://HOST:PORT`, "
+        "from the same model and voices; keep it on `127.0.0.1` or behind Home Assistant's ingress",
         _unless_empty(_matching(_TCP_URI, "look like tcp://127.0.0.1:10201")),
         when_unset="off",
     ),
@@ -286,7 +285,8 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "language_detection",
-        "Every voice speaks its first language (see [Language and text](#language-and-text))",
+        "Every voice speaks its first language (see "
+        "[Language and text](text.md#how-the-language-is-chosen))",
         switch=True,
         inverted=True,
         addon="language_detection",
@@ -361,73 +361,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("debug", "Log at debug level (each segment spoken)", switch=True, addon="debug_logging"),
     Option("log_format", "Python logging format"),
 )
-"""In the order `--help` and the README list them."""
+"""In the order `--help` and the manual list them."""
 
 SECRET_VARIABLES = {"replicate": "REPLICATE_API_TOKEN", "pixazo": "PIXAZO_API_KEY"}
 """The environment variable holding each cloud provider's key (or use --api-key-file)."""
 
-_ADDON_SECRETS = {"replicate_api_token": "replicate", "pixazo_api_key": "pixazo"}
-
-
-def readme_table(defaults: Any) -> str:
-    """The README's options table, from `OPTIONS` and the defaults of `Settings`."""
-    rows = ["| Option | Default | Meaning |", "|---|---|---|"]
-    for option in OPTIONS:
-        default = getattr(defaults, option.field)
-        if option.switch:
-            shown = "off"
-        elif option.when_unset is not None and default in (None, ""):
-            shown = option.when_unset
-        else:
-            shown = f"`{default:g}`" if isinstance(default, float) else f"`{default}`"
-        name = f"--{option.name}" + (" [NAME]" if option.bare_value else "")
-        rows.append(f"| `{name}` | {shown} | {option.meaning} |")
-    rows.append("| `--version` | | Print the version and exit |")
-    return "\n".join(rows) + "\n"
-
-
-def addon_environment(addon_options: dict[str, Any]) -> dict[str, str]:
-    """The environment a Home Assistant add-on's options stand for (see run.sh)."""
-    environment: dict[str, str] = {}
-    for option in OPTIONS:
-        if option.addon is None or option.addon not in addon_options:
-            continue
-        value = addon_options[option.addon]
-        if option.switch:
-            if bool(value) != option.inverted:
-                environment[option.environment] = "1"
-        elif value not in (None, ""):
-            environment[option.environment] = str(value)
-    for name, provider in _ADDON_SECRETS.items():
-        if addon_options.get(name):
-            environment[SECRET_VARIABLES[provider]] = str(addon_options[name])
-    return environment
-
-
-def addon_option_names() -> set[str]:
-    """Every add-on option the server understands."""
-    return {option.addon for option in OPTIONS if option.addon} | set(_ADDON_SECRETS)
-
-
-def _main(argv: list[str]) -> int:
-    """`python -m wyoming_xtts.core.options addon-environment OPTIONS.JSON`: `export` lines
-    for run.sh; `readme`: the README's options table."""
-    import json
-    import shlex
-
-    from .settings import Settings
-
-    if argv[:1] == ["readme"]:
-        print(readme_table(Settings()), end="")
-        return 0
-    if len(argv) == 2 and argv[0] == "addon-environment":
-        options = json.loads(Path(argv[1]).read_text())
-        for name, value in addon_environment(options).items():
-            print(f"export {name}={shlex.quote(value)}")
-        return 0
-    print(_main.__doc__, file=sys.stderr)
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))
+ADDON_SECRETS = {"replicate_api_token": "replicate", "pixazo_api_key": "pixazo"}
+"""Add-on options holding a cloud provider's key, by the provider they are for."""

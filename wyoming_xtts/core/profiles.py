@@ -11,14 +11,17 @@ import os
 import shutil
 import tempfile
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
 from .clip_preparation import PreparedClip, write_clip
-from .voices import PROFILE_FILE, VoiceLibrary, VoiceProfile, is_valid_voice_name, settings_errors
+from .files import disk_full_sentence, is_disk_full, write_atomically
+from .profile_settings import PROFILE_FILE, settings_errors
+from .voices import VoiceLibrary, VoiceProfile, is_valid_voice_name
 
 
 class ProfileError(Exception):
@@ -31,6 +34,22 @@ class ProfileExistsError(ProfileError):
 
 class ProfileNotFoundError(ProfileError):
     """No profile has that name."""
+
+
+class DiskFullError(ProfileError):
+    """The disk holding the voices directory has no room for the change (nothing was left
+    half-written)."""
+
+
+@contextmanager
+def _writing(directory: Path) -> Iterator[None]:
+    """A write into the voices directory, its `OSError` said in one sentence."""
+    try:
+        yield
+    except OSError as err:
+        if is_disk_full(err):
+            raise DiskFullError(disk_full_sentence(directory)) from err
+        raise ProfileError(f"{directory} cannot be written ({err.strerror}).") from err
 
 
 class ProfileStore:
@@ -83,15 +102,16 @@ class ProfileStore:
         target = self.voices_dir / name
         if target.exists() and not replace:
             raise ProfileExistsError(f"There is already a voice named {name!r}.")
-        self.voices_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.voices_dir))
-        try:
-            for index, clip in enumerate(clips, start=1):
-                write_clip(clip, staging / f"clip{index}.wav")
-            (staging / PROFILE_FILE).write_bytes(tomli_w.dumps(settings).encode())
-            _swap_into_place(staging, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        with _writing(self.voices_dir):
+            self.voices_dir.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.voices_dir))
+            try:
+                for index, clip in enumerate(clips, start=1):
+                    write_clip(clip, staging / f"clip{index}.wav")
+                write_atomically(staging / PROFILE_FILE, tomli_w.dumps(settings).encode())
+                _swap_into_place(staging, target)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
         return target
 
     def add_style(
@@ -105,13 +125,14 @@ class ProfileStore:
         target = directory / style
         if target.exists() and not replace:
             raise ProfileExistsError(f"Voice {name!r} already has a style named {style!r}.")
-        staging = Path(tempfile.mkdtemp(prefix=f".{style}.", dir=directory))
-        try:
-            for index, clip in enumerate(clips, start=1):
-                write_clip(clip, staging / f"clip{index}.wav")
-            _swap_into_place(staging, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        with _writing(self.voices_dir):
+            staging = Path(tempfile.mkdtemp(prefix=f".{style}.", dir=directory))
+            try:
+                for index, clip in enumerate(clips, start=1):
+                    write_clip(clip, staging / f"clip{index}.wav")
+                _swap_into_place(staging, target)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
         return target
 
     def remove_style(self, name: str, style: str) -> None:
@@ -151,7 +172,8 @@ class ProfileStore:
             else:
                 settings[key] = value
         self._check_settings(settings)
-        _write_atomically(directory / PROFILE_FILE, tomli_w.dumps(settings).encode())
+        with _writing(self.voices_dir):
+            write_atomically(directory / PROFILE_FILE, tomli_w.dumps(settings).encode())
         return self._reread(name)
 
     def make_default(self, name: str) -> None:
@@ -215,14 +237,3 @@ def _swap_into_place(staging: Path, target: Path) -> None:
     target.rename(retired)
     staging.rename(target)
     shutil.rmtree(retired)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -3,8 +3,8 @@ program says about itself, and the writer of voice profiles. A front door needs 
 
 from dataclasses import dataclass
 
-from ..engines.base import EngineInfo
 from .catalogue import VoiceCatalogue
+from .engine import EngineInfo
 from .profiles import ProfileStore
 from .speaking import SpeakingService
 

@@ -13,9 +13,10 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .. import __version__
-from ..engines.base import Precision
+from .engine import Precision
 from .options import ENV_PREFIX, OPTIONS, Option, SettingsError
 
 DEFAULT_URI = "tcp://0.0.0.0:10200"
@@ -30,113 +31,114 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the server is configured with."""
+    """Everything the server is configured with.
+
+    What each field means to a user is said once, by its option in `OPTIONS` (options.py),
+    which `--help` and the manual's options table print; the notes here say only what code
+    reading a field must know (units, what None or empty stands for, who resolves it).
+    """
 
     uri: str = DEFAULT_URI
-    """Where to listen: `tcp://HOST:PORT`, `unix://PATH` or `stdio://`."""
+    """`tcp://HOST:PORT`, `unix://PATH` or `stdio://` (checked by its option)."""
 
     engine: str = "local"
-    """`local` (XTTS-v2 on this machine), `replicate` or `pixazo` (cloud providers)."""
+    """One of `options.ENGINES`: picks the engine `server.create_engine` builds."""
 
     voices_dir: Path = Path("voices")
-    """Directory of voice profiles (one sub-directory per voice); the server writes it only
-    when the voice studio changes a voice."""
+    """Read by the catalogue; written only by `ProfileStore`."""
 
     data_dir: Path = Path("data")
-    """Writable directory for the downloaded model and the conditioning cache."""
+    """Must be writable: the model download, the conditioning and audio caches."""
 
     model_dir: Path | None = None
-    """An XTTS-v2 checkpoint directory; None downloads the release into the data dir."""
+    """None: the release, downloaded under `data_dir`."""
 
     device: str = "auto"
-    """`auto` (CUDA when available), `cpu`, `cuda` or `cuda:N`."""
+    """`auto`, `cpu` or `cuda[:N]`; `auto` is resolved by the local engine."""
 
     precision: Precision = "auto"
-    """GPT precision of the local model: `auto` (fp16 on CUDA; int8 on CPUs with AVX2 or NEON, else fp32), `fp32`, `int8`
-    (CPU: about twice as fast, slightly different sampling) or `fp16` (CUDA)."""
+    """As asked; `auto` is resolved by the local engine (engines/local/precision.py)."""
 
     deepspeed: bool = False
-    """Run the local model's GPT through DeepSpeed's inference kernels (CUDA only)."""
+    """Local engine, CUDA only; forces `batch_sentences` to 1."""
 
     batch_sentences: int = 4
-    """Sentences the local model generates at once, all clients together: they share each
-    GPT step, so several satellites speaking at once do not wait for each other's sentences."""
+    """Rows of the local engine's shared GPT step."""
 
     first_chunk_tokens: int = 8
-    """GPT tokens (46.4 ms of speech each) generated before the first audio of a sentence is
-    decoded and sent; later pieces grow up to 48 tokens."""
+    """GPT tokens (46.4 ms of speech each) before a sentence's first decoded piece."""
 
     default_voice: str | None = None
-    """Voice used when a request names none; None picks the first profile by name."""
+    """None: a profile marked `default`, else the first profile by name."""
 
     default_language: str = "en"
-    """Language of voices that do not name one (built-in speakers, profiles without one)."""
+    """An XTTS language code (normalised by its option)."""
 
     builtin_speakers: bool = True
-    """Offer the checkpoint's studio speakers (speakers_xtts.pth) as voices too."""
+    """Whether the catalogue lists the engine's built-in speakers."""
 
     samples_per_chunk: int = 1024
-    """Audio samples per `audio-chunk` event."""
+    """16-bit samples per `audio-chunk` event."""
 
     max_text_chars: int = 5000
-    """Longest text one response accepts, in characters (about five minutes of speech)."""
+    """Characters per response, counted before clean-up (SSML tags included)."""
 
     agree_cpml: bool = False
-    """The user accepts the CPML licence of the XTTS-v2 weights (allows the download)."""
+    """Lets `engines/local/model_files.py` download the weights."""
 
     provider_url: str | None = None
-    """Base URL of the cloud provider's API; None uses the provider's real one."""
+    """None: the provider's real API."""
 
     api_key_file: Path | None = None
-    """File holding the provider's API key; None reads it from the environment."""
+    """None: the key comes from `options.SECRET_VARIABLES`' variable."""
 
     replicate_version: str | None = None
-    """Replicate model version id of lucataco/xtts-v2; None uses the pinned one."""
+    """None: the version the Replicate engine pins."""
 
     cleanup_voice: bool = False
-    """Ask the cloud provider to denoise reference clips (profiles can override)."""
+    """The default of a profile's own `cleanup_voice`."""
 
     provider_timeout: float = 60.0
-    """Seconds a cloud provider gets to deliver one segment's audio."""
+    """Seconds per segment, all retries included."""
 
     segments_in_flight: int = 3
-    """Cloud predictions of one reply running at once (later sentences ahead of playback)."""
+    """Cloud predictions of one reply running at once."""
 
     provider_concurrency: int = 8
-    """Cloud predictions running at once across all clients."""
+    """Cloud predictions running at once, all clients together."""
 
     http: str | None = None
-    """`tcp://HOST:PORT` of the HTTP front door (voice studio, OpenAI speech); None: off."""
+    """`tcp://HOST:PORT`; None: no HTTP door."""
 
     http_token: str | None = None
-    """Secret every HTTP request must present; None: none asked (localhost or ingress)."""
+    """None: the HTTP door asks for no token."""
 
     zeroconf_name: str | None = None
-    """Announce the server over mDNS under this name (None: no announcement)."""
+    """None: no mDNS announcement; needs a tcp:// `uri`."""
 
     zeroconf_host: str | None = None
-    """Address to announce instead of the detected one (e.g. the Docker host's)."""
+    """None: the address is detected."""
 
     max_connections: int = 32
-    """Connections open at once; more are refused."""
+    """Wyoming connections open at once."""
 
     idle_timeout: float = 300.0
-    """Seconds a connection may stay silent with nothing being spoken before it is closed."""
+    """Seconds of silence from a client, with nothing being spoken to it."""
 
     allow: str = ""
-    """Comma-separated client addresses/networks allowed to connect (empty: any)."""
+    """Comma-separated addresses and networks (`networks.parse_networks`); empty: any."""
 
     language_detection: bool = True
-    """Voices with several languages speak each segment in the language it is written in."""
+    """Whether voices with several languages detect each segment's."""
 
     audio_cache_mb: int = 256
-    """Disk space for finished audio of seeded voices, replayed for repeats (0: off)."""
+    """0: no audio cache."""
 
     debug: bool = False
-    """Log at DEBUG level."""
+    """Sets `log_level` to DEBUG."""
 
     log_format: str = DEFAULT_LOG_FORMAT
-    """`logging` format string."""
+    """A `logging` format string."""
 
     @property
     def log_level(self) -> int:
@@ -245,13 +247,35 @@ def _settings(args: argparse.Namespace) -> Settings:
     values: dict[str, object] = {}
     for option in OPTIONS:
         raw = getattr(args, option.field)
-        if option.switch:
-            values[option.field] = raw != option.inverted
-        elif raw is not None:
-            if option.choices and raw not in option.choices:
-                raise SettingsError(f"--{option.name} must be one of {', '.join(option.choices)}")
-            values[option.field] = option.parse(option.name, raw) if option.parse else raw
+        if option.switch or raw is not None:
+            values[option.field] = _value(option, raw)
     settings = Settings(**values)  # type: ignore[arg-type]
     if settings.zeroconf_name and not settings.uri.startswith("tcp://"):
         raise SettingsError("--zeroconf announces a TCP server: use a tcp:// --uri with it")
     return settings
+
+
+def _value(option: Option, raw: Any) -> object:
+    """The field's value for what was given (a switch: whether it was)."""
+    if option.switch:
+        return raw != option.inverted
+    if option.choices and raw not in option.choices:
+        raise SettingsError(f"--{option.name} must be one of {', '.join(option.choices)}")
+    return option.parse(option.name, raw) if option.parse else raw
+
+
+def setting_from_environment(field: str, environ: Mapping[str, str] | None = None) -> Any:
+    """One server setting as the server itself would take it from the environment alone,
+    its default otherwise: for the commands that share a few of the server's options
+    (`voice --voices-dir`, `model --data-dir`) and must agree with it about their defaults."""
+    env = os.environ if environ is None else environ
+    (option,) = (option for option in OPTIONS if option.field == field)
+    parser = argparse.ArgumentParser(add_help=False)
+    _add(parser, option, env, getattr(Settings(), field))
+    raw = getattr(parser.parse_args([]), field)
+    if not option.switch and raw is None:
+        return getattr(Settings(), field)
+    try:
+        return _value(option, raw)
+    except SettingsError as err:
+        raise SystemExit(f"{option.environment}: {err}") from None

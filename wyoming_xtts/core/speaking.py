@@ -14,13 +14,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..engines.base import Engine
 from ..text.language_detection import LanguageDetector, ReplyLanguage
 from ..text.markup import TextFormat
 from ..text.segmentation import Segment
 from ..text.speech_budget import max_speech_seconds
 from .audio import PcmChunker, to_pcm16
 from .audio_cache import AudioCache
+from .engine import Engine
 from .errors import ErrorCode, SpeechError
 from .shared_segments import SharedSegment
 from .speech_parts import Part, Pause, Spoken, VoiceResolver, plain_parts, ssml_parts

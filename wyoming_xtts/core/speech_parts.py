@@ -13,9 +13,19 @@ from dataclasses import dataclass, replace
 from ..text.language_detection import ReplyLanguage
 from ..text.pauses import PAUSE_SECONDS, Ending
 from ..text.segmentation import Segment, reply_segments
-from ..text.ssml import Boundary, Break, Context, Say, SsmlEvent, SsmlReader
+from ..text.ssml import (
+    Boundary,
+    Break,
+    Context,
+    Say,
+    SsmlError,
+    SsmlEvent,
+    SsmlLanguageError,
+    SsmlReader,
+)
 from .errors import ErrorCode, SpeechError
-from .voices import GENERATION_LIMITS, Voice
+from .generation import GENERATION_LIMITS
+from .voices import Voice
 
 VoiceResolver = Callable[[str | None, str | None], Awaitable[Voice]]
 """Looks a voice up by name and speaking style (the catalogue's `resolve_voice`)."""
@@ -87,11 +97,16 @@ async def ssml_parts(
 
 async def _ssml_events(text: AsyncIterable[str], language: str) -> AsyncGenerator[SsmlEvent, None]:
     reader = SsmlReader(language)
-    async for piece in text:
-        for event in reader.push(piece):
+    try:
+        async for piece in text:
+            for event in reader.push(piece):
+                yield event
+        for event in reader.finish():
             yield event
-    for event in reader.finish():
-        yield event
+    except SsmlLanguageError as error:
+        raise SpeechError(ErrorCode.LANGUAGE_UNSUPPORTED, str(error)) from error
+    except SsmlError as error:
+        raise SpeechError(ErrorCode.BAD_REQUEST, str(error)) from error
 
 
 async def _run_text(events: "_Lookahead", context: Context) -> AsyncGenerator[str, None]:
@@ -113,8 +128,8 @@ async def _voice_in(context: Context, voice: Voice, resolve: VoiceResolver | Non
     if context.language is not None:
         voice = replace(voice, languages=(context.language,), detect_language=False)
     if context.rate != 1.0:
-        _, slowest, fastest = GENERATION_LIMITS["speed"]
-        speed = min(max(voice.generation.speed * context.rate, slowest), fastest)
+        limits = GENERATION_LIMITS["speed"]
+        speed = min(max(voice.generation.speed * context.rate, limits.low), limits.high)
         voice = replace(voice, generation=replace(voice.generation, speed=speed))
     return voice
 

@@ -4,7 +4,7 @@
 voices/
   alice/
     voice.toml      description, language(s), generation settings (all optional)
-    kitchen.wav     one or more clips of 6-30 s of speech; all of them are used
+    kitchen.wav     one or more clips of speech (`RECOMMENDED_CLIP_SECONDS`); all are used
     cheerful/       a speaking style (optional, any number): its own clips, and its own
       party.wav     settings under [styles.cheerful] in voice.toml; Home Assistant offers
                     each style as a "speaker" of the voice
@@ -16,85 +16,29 @@ decoded and checked once and then remembered until its size or modification time
 """
 
 import logging
-import math
 import re
 import threading
-import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..text.languages import XTTS_LANGUAGES, normalize_language
-from .audio import CLIP_SUFFIXES, ClipReport, inspect_clip
+from .audio import CLIP_SUFFIXES, RECOMMENDED_CLIP_LENGTH, ClipReport, inspect_clip
+from .generation import GenerationSettings
+from .profile_settings import (
+    PROFILE_FILE,
+    STYLE_KEYS,
+    provider_settings,
+    read_description,
+    read_generation,
+    read_languages,
+    read_settings_file,
+)
 
 _LOGGER = logging.getLogger(__name__)
-
-PROFILE_FILE = "voice.toml"
-"""Name of the settings file inside a profile directory."""
 
 # A voice name is a directory name: letters, digits, space, dot, dash and underscore, not
 # starting with a dot (hidden directories such as caches are not profiles) and never `..`.
 _VALID_NAME = re.compile(r"^[^\W][\w .-]{0,63}$")
-
-_PUBLIC_URL = re.compile(r"^https?://[^\s/]+/\S*$")
-
-_TOP_LEVEL_KEYS = frozenset(
-    {
-        "description",
-        "language",
-        "languages",
-        "detect_language",
-        "synthesis",
-        "speaker_url",
-        "cleanup_voice",
-        "default",
-        "styles",
-    }
-)
-_STYLE_KEYS = frozenset({"description", "synthesis", "speaker_url", "cleanup_voice"})
-
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    """Sampling settings for XTTS-v2, pinned to the values of the released model's config.
-
-    coqui-tts' `inference()` defaults differ from the release (repetition_penalty 10 vs 5);
-    the server always passes these explicitly so output never depends on library defaults.
-    """
-
-    temperature: float = 0.75
-    """Randomness of the GPT sampling; lower is steadier and flatter."""
-
-    top_k: int = 50
-    """Sample only among the k most likely audio tokens."""
-
-    top_p: float = 0.85
-    """Nucleus sampling: sample among the tokens covering this probability mass."""
-
-    repetition_penalty: float = 5.0
-    """Discourages repeated audio tokens (long silences, stuttering)."""
-
-    length_penalty: float = 1.0
-    """Passed to generation; only matters for beam search."""
-
-    speed: float = 1.0
-    """Speaking rate: 1.0 is the voice's own pace, 1.2 is 20 % faster."""
-
-    seed: int | None = None
-    """Seed the sampling before each segment: the same text then always sounds the same
-    (local engine only; the cloud providers take no seed)."""
-
-
-# Allowed range (inclusive) and type of each generation setting.
-GENERATION_LIMITS: dict[str, tuple[type, float, float]] = {
-    "temperature": (float, 0.01, 2.0),
-    "top_k": (int, 1, 1026),
-    "top_p": (float, 0.01, 1.0),
-    "repetition_penalty": (float, 1.0, 50.0),
-    "length_penalty": (float, -10.0, 10.0),
-    "speed": (float, 0.5, 2.0),
-    "seed": (int, 0, 2**31 - 1),
-}
 
 
 @dataclass(frozen=True)
@@ -259,12 +203,12 @@ class VoiceLibrary:
     def _read_profile(self, directory: Path) -> VoiceProfile:
         errors: list[str] = []
         warnings: list[str] = []
-        settings = _read_settings(directory / PROFILE_FILE, errors)
-        description = _read_description(settings, directory.name, errors)
+        settings = read_settings_file(directory / PROFILE_FILE, errors)
+        description = read_description(settings, directory.name, errors)
 
-        languages = _read_languages(settings, self.default_language, errors)
-        generation = _read_generation(settings.get("synthesis", {}), errors)
-        speaker_url, cleanup_voice = _provider_settings(settings, PROFILE_FILE, None, errors)
+        languages = read_languages(settings, self.default_language, errors)
+        generation = read_generation(settings.get("synthesis", {}), errors)
+        speaker_url, cleanup_voice = provider_settings(settings, PROFILE_FILE, None, errors)
         detect_language = settings.get("detect_language", True)
         if not isinstance(detect_language, bool):
             errors.append(f"{PROFILE_FILE}: detect_language must be true or false.")
@@ -278,7 +222,7 @@ class VoiceLibrary:
         if not clips:
             errors.append(
                 f"no reference clips: add one or more {', '.join(CLIP_SUFFIXES)} recordings "
-                "of 6-30 s of speech."
+                f"of {RECOMMENDED_CLIP_LENGTH} of speech."
             )
         for report in reports:
             errors.extend(report.errors)
@@ -337,20 +281,20 @@ class VoiceLibrary:
             table = tables.get(name, {})
             style_errors: list[str] = []
             style_warnings: list[str] = []
-            unknown = sorted(set(table) - _STYLE_KEYS)
+            unknown = sorted(set(table) - STYLE_KEYS)
             if unknown:
                 style_errors.append(
                     f"{PROFILE_FILE}: unknown setting(s) {', '.join(unknown)} in "
-                    f"[styles.{name}]; known: {', '.join(sorted(_STYLE_KEYS))}."
+                    f"[styles.{name}]; known: {', '.join(sorted(STYLE_KEYS))}."
                 )
             synthesis = table.get("synthesis", {})
             merged = {**base_table, **synthesis} if isinstance(synthesis, dict) else synthesis
-            generation = _read_generation(merged, style_errors)
+            generation = read_generation(merged, style_errors)
             clips, reports = self._clips(directory / name)
             if not clips:
                 style_errors.append(
                     f"style {name}: no reference clips in {name}/; add one or more "
-                    f"{', '.join(CLIP_SUFFIXES)} recordings of 6-30 s of speech."
+                    f"{', '.join(CLIP_SUFFIXES)} recordings of {RECOMMENDED_CLIP_LENGTH} of speech."
                 )
             for report in reports:
                 style_errors.extend(f"style {name}: {error}" for error in report.errors)
@@ -360,7 +304,7 @@ class VoiceLibrary:
                 style_errors.append(f"[styles.{name}] description must be a non-empty string.")
                 description = name
             # The profile's own speaker_url is a recording of the plain voice, not of a style.
-            speaker_url, cleanup_voice = _provider_settings(
+            speaker_url, cleanup_voice = provider_settings(
                 table, f"{PROFILE_FILE} [styles.{name}]", voice.cleanup_voice, style_errors
             )
             styles.append(
@@ -400,114 +344,3 @@ class VoiceLibrary:
 def is_valid_voice_name(name: str) -> bool:
     """True when `name` could be a profile directory: no path separators, no `..`."""
     return bool(_VALID_NAME.match(name)) and ".." not in name
-
-
-def settings_errors(settings: dict[str, Any], default_language: str) -> list[str]:
-    """What is wrong with a profile's settings (the contents of a voice.toml), as sentences.
-
-    The same checks the library makes when it reads a profile, for writers that want to
-    refuse a change before it reaches the disk.
-    """
-    errors: list[str] = []
-    unknown = sorted(set(settings) - _TOP_LEVEL_KEYS)
-    if unknown:
-        errors.append(f"{PROFILE_FILE}: unknown setting(s) {', '.join(unknown)}.")
-    _read_description(settings, "", errors)
-    _read_languages(settings, default_language, errors)
-    _read_generation(settings.get("synthesis", {}), errors)
-    return errors
-
-
-def _provider_settings(
-    table: dict[str, Any], where: str, default_cleanup: bool | None, errors: list[str]
-) -> tuple[str | None, bool | None]:
-    """`speaker_url` and `cleanup_voice` of a profile or a style, checked."""
-    speaker_url = table.get("speaker_url")
-    if speaker_url is not None and not (
-        isinstance(speaker_url, str) and _PUBLIC_URL.match(speaker_url)
-    ):
-        errors.append(f"{where}: speaker_url must be an http:// or https:// URL.")
-        speaker_url = None
-    cleanup_voice = table.get("cleanup_voice", default_cleanup)
-    if cleanup_voice is not None and not isinstance(cleanup_voice, bool):
-        errors.append(f"{where}: cleanup_voice must be true or false.")
-        cleanup_voice = default_cleanup
-    return speaker_url, cleanup_voice
-
-
-def _read_description(settings: dict[str, Any], default: str, errors: list[str]) -> str:
-    description = settings.get("description")
-    if description is None:
-        return default
-    if not isinstance(description, str) or not description.strip():
-        errors.append(f"{PROFILE_FILE}: description must be a non-empty string.")
-        return default
-    return description
-
-
-def _read_settings(path: Path, errors: list[str]) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    try:
-        settings = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        errors.append(f"{PROFILE_FILE}: is not valid TOML ({err}).")
-        return {}
-    except OSError as err:
-        errors.append(f"{PROFILE_FILE}: cannot be read ({err.strerror}).")
-        return {}
-    unknown = sorted(set(settings) - _TOP_LEVEL_KEYS)
-    if unknown:
-        errors.append(
-            f"{PROFILE_FILE}: unknown setting(s) {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(_TOP_LEVEL_KEYS))}."
-        )
-    return settings
-
-
-def _read_languages(settings: dict[str, Any], default: str, errors: list[str]) -> tuple[str, ...]:
-    if "language" in settings and "languages" in settings:
-        errors.append(f"{PROFILE_FILE}: set either language or languages, not both.")
-    raw = settings.get("languages", settings.get("language", default))
-    tags = [raw] if isinstance(raw, str) else raw
-    if not isinstance(tags, list) or not tags or not all(isinstance(t, str) for t in tags):
-        errors.append(f"{PROFILE_FILE}: languages must be a language code or a list of them.")
-        return (default,)
-    codes: list[str] = []
-    for tag in tags:
-        code = normalize_language(tag)
-        if code is None:
-            errors.append(
-                f"{PROFILE_FILE}: XTTS-v2 cannot speak language {tag!r}; "
-                f"it speaks {', '.join(XTTS_LANGUAGES)}."
-            )
-        elif code not in codes:
-            codes.append(code)
-    return tuple(codes) or (default,)
-
-
-def _read_generation(table: Any, errors: list[str]) -> GenerationSettings:
-    if not isinstance(table, dict):
-        errors.append(f"{PROFILE_FILE}: [synthesis] must be a table of settings.")
-        return GenerationSettings()
-    known = {f.name for f in fields(GenerationSettings)}
-    unknown = sorted(set(table) - known)
-    if unknown:
-        errors.append(
-            f"{PROFILE_FILE}: unknown [synthesis] setting(s) {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(known))}."
-        )
-    values: dict[str, Any] = {}
-    for name in known & set(table):
-        kind, low, high = GENERATION_LIMITS[name]
-        value = table[name]
-        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not numeric or (kind is int and not isinstance(value, int)) or not math.isfinite(value):
-            errors.append(
-                f"{PROFILE_FILE}: [synthesis] {name} must be a{'n integer' if kind is int else ' number'}."
-            )
-        elif not low <= value <= high:
-            errors.append(f"{PROFILE_FILE}: [synthesis] {name} = {value} is outside {low}-{high}.")
-        else:
-            values[name] = kind(value)
-    return GenerationSettings(**values)

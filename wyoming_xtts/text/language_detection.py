@@ -12,7 +12,7 @@ each segment in the language it is written in, chosen among the voice's own lang
    flip on "OK." or a borrowed word. The first segment falls back to the voice's first
    language.
 
-Measured on the short sentences in tests/data/short_sentences.toml: see the README.
+Measured on the short sentences in tests/data/short_sentences.toml: see docs/text.md, "How the language is chosen".
 """
 
 import math

@@ -53,7 +53,7 @@ class Segment:
 
 
 @dataclass(frozen=True)
-class Sentence:
+class SplitSentence:
     """A complete sentence (or a piece of one within the limits) from `SentenceStream`."""
 
     text: str
@@ -85,7 +85,7 @@ async def reply_segments(
             yield segment
 
 
-def _in_its_language(sentence: Sentence, language: ReplyLanguage) -> list[Segment]:
+def _in_its_language(sentence: SplitSentence, language: ReplyLanguage) -> list[Segment]:
     code = language.of(sentence.text)
     limit = XTTS_CHAR_LIMITS.get(code, XTTS_CHAR_LIMITS["en"])
     parts = split_long(speakable(sentence.text, code), limit)
@@ -122,9 +122,9 @@ class SentenceStream:
         )
         self._min_chars, self._max_chars = segment_limits(language)
         self._buffer = ""
-        self._held: Sentence | None = None
+        self._held: SplitSentence | None = None
 
-    def push(self, text: str) -> list[Sentence]:
+    def push(self, text: str) -> list[SplitSentence]:
         """Add a piece of text; return the segments that are now complete."""
         self._buffer += text
         spans = self._segmenter.segment(self._buffer)
@@ -136,7 +136,7 @@ class SentenceStream:
         self._buffer = self._buffer[spans[-1].start :]
         return [segment for sentence in complete for segment in self._accept(sentence)]
 
-    def finish(self) -> list[Sentence]:
+    def finish(self) -> list[SplitSentence]:
         """The text is complete: return every remaining segment."""
         rest, self._buffer = self._buffer, ""
         segments = self._accept(rest)
@@ -145,20 +145,20 @@ class SentenceStream:
             self._held = None
         return segments
 
-    def _accept(self, sentence: str) -> list[Sentence]:
+    def _accept(self, sentence: str) -> list[SplitSentence]:
         paragraph_end = bool(_PARAGRAPH_END.search(sentence))
         sentence = _WHITESPACE.sub(" ", sentence).strip()
         if not is_speakable(sentence):
             return []
-        ready: list[Sentence] = []
+        ready: list[SplitSentence] = []
         pieces = split_long(sentence, self._max_chars)
         for last, text in zip(_last_flags(len(pieces)), pieces, strict=True):
-            piece = Sentence(text, paragraph_end and last)
+            piece = SplitSentence(text, paragraph_end and last)
             if self._held is not None:
                 # Merged across a paragraph end too: a fragment alone makes XTTS babble.
                 merged = _join(self._held.text, piece.text)
                 if len(merged) <= self._max_chars:
-                    piece = Sentence(merged, piece.paragraph_end)
+                    piece = SplitSentence(merged, piece.paragraph_end)
                 else:
                     ready.append(self._held)
                 self._held = None

@@ -65,7 +65,7 @@ class _LanguageRules:
                 return f"{hour}{suffix}" if suffix else f"{hour} o'clock"
             return f"{hour} {'oh ' if minute < 10 else ''}{minute}{suffix}"
         singular, plural = self.formats.get("hour_word", ("", ""))
-        template = self.formats["full_hour" if minute == 0 else "time"]
+        template: str = self.formats["full_hour" if minute == 0 else "time"]
         return template.format(
             hour=hour, minute=minute, hour_word=singular if hour == 1 else plural
         )
@@ -79,7 +79,7 @@ class _LanguageRules:
                 f", {num2words(year, to='year', lang='en')}" if year else ""
             )
         shown_day = self.formats.get("first_day", day) if day == 1 else day
-        template = self.formats["date" if year else "date_without_year"]
+        template: str = self.formats["date" if year else "date_without_year"]
         return template.format(day=shown_day, month=name, year=year)
 
 

@@ -1,6 +1,6 @@
 """SSML, read as it arrives: what to say, in which voice, language and pace, and where to pause.
 
-The supported subset (README, "SSML"):
+The supported subset (docs/voices.md, "SSML"):
 
 - `<speak>` (the root; `xml:lang` sets the language), `<p>`, `<s>`: segment boundaries, a
   paragraph's end pausing longer;
@@ -23,11 +23,19 @@ from dataclasses import dataclass, replace
 from typing import Any
 from xml.parsers import expat
 
-from ..core.errors import ErrorCode, SpeechError
 from .languages import XTTS_LANGUAGES, normalize_language
 from .spoken_forms import speakable, spoken_date, spoken_ordinal
 
 _LOGGER = logging.getLogger(__name__)
+
+
+class SsmlError(ValueError):
+    """The document cannot be read; the message is one sentence for the person who wrote it."""
+
+
+class SsmlLanguageError(SsmlError):
+    """The document asks for a language XTTS-v2 does not speak."""
+
 
 MAX_DEPTH = 32
 """Deepest element nesting accepted."""
@@ -118,7 +126,7 @@ class _Frame:
 
 class SsmlReader:
     """One request's SSML: `push` text as it arrives, `finish` at its end; each returns the
-    events now complete. Raises `SpeechError(BAD_REQUEST)` with the position of a fault."""
+    events now complete. Raises `SsmlError` with the position of a fault."""
 
     def __init__(self, default_language: str = "en") -> None:
         self._default_language = default_language
@@ -240,8 +248,7 @@ class SsmlReader:
     def _language(self, tag: str) -> str:
         code = normalize_language(tag)
         if code is None:
-            raise SpeechError(
-                ErrorCode.LANGUAGE_UNSUPPORTED,
+            raise SsmlLanguageError(
                 f"xml:lang={tag[:20]!r} is not a language XTTS-v2 speaks "
                 f"({', '.join(XTTS_LANGUAGES)}).",
             )
@@ -290,7 +297,7 @@ class SsmlReader:
             self._ignored.add(name)
             _LOGGER.info("SSML: <%s> is not interpreted; its text is spoken as it is", name)
 
-    def _fault(self, message: str) -> SpeechError:
+    def _fault(self, message: str) -> SsmlError:
         return _malformed(
             f"{message} (line {self._parser.CurrentLineNumber}, "
             f"column {self._parser.CurrentColumnNumber + 1})"
@@ -318,5 +325,5 @@ def _collapse(text: str) -> str:
     return _WHITESPACE.sub(" ", text).strip()
 
 
-def _malformed(message: str) -> SpeechError:
-    return SpeechError(ErrorCode.BAD_REQUEST, f"The SSML cannot be read: {message}.")
+def _malformed(message: str) -> SsmlError:
+    return SsmlError(f"The SSML cannot be read: {message}.")

@@ -14,7 +14,7 @@ import numpy as np
 
 
 @dataclass(frozen=True)
-class AudioFormat:
+class ResponseFormat:
     """One `response_format` of the speech endpoint."""
 
     name: str
@@ -36,15 +36,17 @@ class AudioFormat:
     """Muxer options: small Ogg pages so Opus leaves in pieces of 0.1 s, not 1 s."""
 
 
-FORMATS: dict[str, AudioFormat] = {
+FORMATS: dict[str, ResponseFormat] = {
     fmt.name: fmt
     for fmt in (
-        AudioFormat("mp3", "audio/mpeg", "mp3", "libmp3lame"),
-        AudioFormat("opus", "audio/ogg", "ogg", "libopus", options=(("page_duration", "100000"),)),
-        AudioFormat("aac", "audio/aac", "adts", "aac"),
-        AudioFormat("flac", "audio/flac", "flac", "flac"),
-        AudioFormat("wav", "audio/wav", "wav", "pcm_s16le"),
-        AudioFormat("pcm", "audio/pcm", None, None),
+        ResponseFormat("mp3", "audio/mpeg", "mp3", "libmp3lame"),
+        ResponseFormat(
+            "opus", "audio/ogg", "ogg", "libopus", options=(("page_duration", "100000"),)
+        ),
+        ResponseFormat("aac", "audio/aac", "adts", "aac"),
+        ResponseFormat("flac", "audio/flac", "flac", "flac"),
+        ResponseFormat("wav", "audio/wav", "wav", "pcm_s16le"),
+        ResponseFormat("pcm", "audio/pcm", None, None),
     )
 }
 """Every format the speech endpoint offers, by name."""
@@ -80,7 +82,7 @@ class StreamEncoder:
     CPU-bound (MP3 of a second of speech takes about 5 ms): call it off the event loop.
     """
 
-    def __init__(self, fmt: AudioFormat, sample_rate: int) -> None:
+    def __init__(self, fmt: ResponseFormat, sample_rate: int) -> None:
         self.format = fmt
         self._rate = sample_rate
         self._sink = _Appended()

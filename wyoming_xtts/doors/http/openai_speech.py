@@ -15,15 +15,16 @@ from typing import Any
 from aiohttp import web
 
 from ...core.errors import SpeechError
+from ...core.generation import GENERATION_LIMITS, OutOfRangeError
 from ...core.service import Core
-from ...core.voices import GENERATION_LIMITS
 from .encoding import FORMATS
-from .problems import HttpProblem, bad_request
+from .problems import HttpCode, HttpProblem, bad_request
 from .requests import json_body, required_text
 from .speech import SpeechStreams
 
-MODELS = ("xtts-v2", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
-"""Model names accepted: one model, under its own name and those clients ask for by default."""
+MODELS = ("xtts-v2", "xtts", "xtts_v2", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
+"""Model names accepted (in any case): there is one model, asked for under the names people
+write for XTTS-v2 and under those OpenAI clients send by default."""
 
 _DEFAULT_FORMAT = "mp3"  # OpenAI's default
 _OWNER = "wyoming-xtts"
@@ -48,8 +49,9 @@ class OpenAiSpeech:
         """Speak `input` in `voice`."""
         body = await json_body(request)
         model = body.get("model", MODELS[0])
-        if model not in MODELS:
-            raise bad_request(
+        if not isinstance(model, str) or model.lower() not in MODELS:
+            raise HttpProblem(
+                HttpCode.MODEL_NOT_FOUND,
                 f"There is no model {str(model)[:40]!r} here; use one of {', '.join(MODELS)}.",
                 "model",
             )
@@ -71,14 +73,10 @@ class OpenAiSpeech:
         voice = await self._voice(body.get("voice"))
         speed = body.get("speed")
         if speed is not None:
-            low, high = GENERATION_LIMITS["speed"][1:]
-            if isinstance(speed, bool) or not isinstance(speed, (int, float)):
-                raise bad_request("speed must be a number.", "speed")
-            if not low <= speed <= high:
-                raise bad_request(
-                    f"speed must be between {low:g} and {high:g} (XTTS-v2's range), not {speed:g}.",
-                    "speed",
-                )
+            try:
+                speed = GENERATION_LIMITS["speed"].check("speed", speed)
+            except OutOfRangeError as err:
+                raise bad_request(str(err), "speed") from None
             voice = replace(voice, generation=replace(voice.generation, speed=float(speed)))
         return await self._speech.respond(request, text, voice, fmt)
 

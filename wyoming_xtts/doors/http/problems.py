@@ -41,11 +41,20 @@ class HttpCode(StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "unsupported-media-type"
     """A JSON endpoint got a body that is not `application/json`."""
 
+    MODEL_NOT_FOUND = "model_not_found"
+    """The speech endpoint was asked for a model it does not have. Spelled as OpenAI spells
+    it (not in this server's hyphenated style), so that code written against OpenAI's answer
+    recognises ours."""
+
     VOICE_EXISTS = "voice-exists"
     """A new voice's name is taken (replace was not asked for)."""
 
     NOT_WRITABLE = "not-writable"
     """The voices directory cannot be written (mounted read-only)."""
+
+    DISK_FULL = "disk-full"
+    """The disk holding the voices directory (or the data directory, for a recording) is
+    full; nothing was changed."""
 
     UPLOAD_LIMIT = "upload-limit"
     """Too many recordings are waiting to be saved; save or remove some first."""
@@ -84,8 +93,10 @@ _HTTP_STATUS: dict[HttpCode, HTTPStatus] = {
     HttpCode.NOT_FOUND: HTTPStatus.NOT_FOUND,
     HttpCode.METHOD_NOT_ALLOWED: HTTPStatus.METHOD_NOT_ALLOWED,
     HttpCode.UNSUPPORTED_MEDIA_TYPE: HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+    HttpCode.MODEL_NOT_FOUND: HTTPStatus.NOT_FOUND,
     HttpCode.VOICE_EXISTS: HTTPStatus.CONFLICT,
     HttpCode.NOT_WRITABLE: HTTPStatus.FORBIDDEN,
+    HttpCode.DISK_FULL: HTTPStatus.INSUFFICIENT_STORAGE,
     HttpCode.UPLOAD_LIMIT: HTTPStatus.TOO_MANY_REQUESTS,
     HttpCode.INTERNAL: HTTPStatus.INTERNAL_SERVER_ERROR,
 }

@@ -19,11 +19,7 @@ async def json_body(request: web.Request) -> dict[str, Any]:
             HttpCode.UNSUPPORTED_MEDIA_TYPE,
             "Send the request body as JSON with Content-Type: application/json.",
         )
-    raw = await request.content.read(MAX_JSON_BYTES + 1)
-    if len(raw) > MAX_JSON_BYTES:
-        raise HttpProblem(
-            ErrorCode.TOO_LARGE, f"The request body is larger than {MAX_JSON_BYTES} bytes."
-        )
+    raw = await _bounded_body(request)
     try:
         body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -31,6 +27,30 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.")
     return body
+
+
+async def _bounded_body(request: web.Request) -> bytes:
+    """The whole body, or `too-large` as soon as it is known to pass `MAX_JSON_BYTES`.
+
+    One `read(n)` returns what has arrived so far, not n bytes: a body longer than the first
+    network chunk was once parsed cut short ("Unterminated string"), so the body is read to
+    its end, and refused before reading when its declared length is already too much.
+    """
+    if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
+        raise _too_large()
+    raw = bytearray()
+    while chunk := await request.content.read(MAX_JSON_BYTES + 1 - len(raw)):
+        raw += chunk
+        if len(raw) > MAX_JSON_BYTES:
+            raise _too_large()
+    return bytes(raw)
+
+
+def _too_large() -> HttpProblem:
+    return HttpProblem(
+        ErrorCode.TOO_LARGE,
+        f"The request body is larger than the {MAX_JSON_BYTES:,} bytes a JSON request may be.",
+    )
 
 
 def required_text(body: dict[str, Any], name: str, max_chars: int) -> str:

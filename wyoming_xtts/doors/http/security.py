@@ -59,11 +59,6 @@ class Guard:
             else None
         )
 
-    @property
-    def token_required(self) -> bool:
-        """True when --http-token is set."""
-        return self._token is not None
-
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Refuses cross-site and unauthenticated requests; adds the page's safety headers."""

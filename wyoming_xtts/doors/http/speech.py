@@ -17,7 +17,7 @@ from ...core.errors import ErrorCode, SpeechError
 from ...core.service import Core
 from ...core.speaking import whole_text
 from ...core.voices import Voice
-from .encoding import AudioFormat, StreamEncoder
+from .encoding import ResponseFormat, StreamEncoder
 from .problems import HttpProblem
 
 _LOGGER = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class SpeechStreams:
         """Longest text one response speaks (the server's --max-text-chars)."""
 
     async def respond(
-        self, request: web.Request, text: str, voice: Voice, fmt: AudioFormat
+        self, request: web.Request, text: str, voice: Voice, fmt: ResponseFormat
     ) -> web.StreamResponse:
         """Speak `text` in `voice` as a file of format `fmt`, streamed as it is made."""
         if len(text) > self.max_text_chars:
@@ -57,7 +57,7 @@ class SpeechStreams:
             self._running -= 1
 
     async def _stream(
-        self, request: web.Request, text: str, voice: Voice, fmt: AudioFormat
+        self, request: web.Request, text: str, voice: Voice, fmt: ResponseFormat
     ) -> web.StreamResponse:
         speaking = self._core.speaking
         encoder = await asyncio.to_thread(StreamEncoder, fmt, speaking.sample_rate)

@@ -7,25 +7,31 @@ Listening uses the same speaking service as every other request (speech.py).
 
 import asyncio
 import tomllib
-from dataclasses import asdict, fields, replace
+from dataclasses import fields, replace
 from importlib import resources
 from typing import Any
 
 from aiohttp import BodyPartReader, web
 
 from ... import __version__
-from ...core.audio import MIN_CLIP_SECONDS, RECOMMENDED_CLIP_SECONDS, ClipReport
-from ...core.catalogue import builtin_description
+from ...core.audio import MIN_CLIP_SECONDS, RECOMMENDED_CLIP_SECONDS
 from ...core.clip_preparation import ClipPreparationError, PreparedClip, prepare_clip
 from ...core.errors import ErrorCode, SpeechError
-from ...core.profiles import ProfileError, ProfileExistsError, ProfileNotFoundError
+from ...core.generation import GENERATION_LIMITS, GenerationSettings, OutOfRangeError
+from ...core.profiles import (
+    DiskFullError,
+    ProfileError,
+    ProfileExistsError,
+    ProfileNotFoundError,
+)
 from ...core.service import Core
-from ...core.voices import GENERATION_LIMITS, GenerationSettings, Voice, VoiceProfile
+from ...core.voices import Voice
 from ...text.languages import XTTS_LANGUAGES, normalize_language
 from .encoding import FORMATS
 from .problems import HttpCode, HttpProblem, bad_request
 from .requests import json_body, optional_text, required_text
 from .speech import SpeechStreams
+from .studio_views import builtin_view, generation_ranges, profile_view, upload_view
 from .uploads import Upload, UploadStore
 
 _MAX_DESCRIPTION = 200
@@ -91,7 +97,7 @@ class Studio:
                     "record_max_s": RECOMMENDED_CLIP_SECONDS[1],
                     "text_chars": self._speech.max_text_chars,
                 },
-                "generation": _generation_ranges(),
+                "generation": generation_ranges(),
                 "sentences": self._sentences,
             }
         )
@@ -179,7 +185,7 @@ class Studio:
             raise bad_request("Send the recording in a form field named clip.", "clip")
         path = await self._uploads.receive(part)
         upload = await asyncio.to_thread(self._uploads.check, path)
-        return web.json_response(_upload_view(upload), status=201)
+        return web.json_response(upload_view(upload), status=201)
 
     async def upload_audio(self, request: web.Request) -> web.Response:
         """The cleaned recording, to listen to before saving."""
@@ -205,9 +211,7 @@ class Studio:
             if raw != "":
                 overrides[field.name] = _number(field.name, raw)
         if overrides:
-            merged = {**asdict(voice.generation), **overrides}
-            _check_generation(merged)
-            voice = replace(voice, generation=GenerationSettings(**merged))
+            voice = replace(voice, generation=replace(voice.generation, **overrides))
         return await self._speech.respond(request, text, voice, _PREVIEW_FORMAT)
 
     def _uploads_named(self, body: dict[str, Any]) -> list[Upload]:
@@ -234,6 +238,8 @@ class Studio:
             raise HttpProblem(HttpCode.NOT_FOUND, str(err)) from None
         except ProfileExistsError as err:
             raise HttpProblem(HttpCode.VOICE_EXISTS, str(err)) from None
+        except DiskFullError as err:
+            raise HttpProblem(HttpCode.DISK_FULL, str(err)) from None
         except ProfileError as err:
             raise bad_request(str(err)) from None
 
@@ -256,10 +262,10 @@ class Studio:
     async def _voice_views(self) -> list[dict[str, Any]]:
         profiles = await asyncio.to_thread(self._core.profiles.library.scan)
         default = await self._default_voice_name()
-        views = [_profile_view(profile, profile.name == default) for profile in profiles]
+        views = [profile_view(profile, profile.name == default) for profile in profiles]
         taken = {profile.name for profile in profiles}
         views.extend(
-            _builtin_view(voice, voice.name == default)
+            builtin_view(voice, voice.name == default)
             for voice in self._core.catalogue.builtin_voices()
             if voice.name not in taken
         )
@@ -312,25 +318,21 @@ def _languages(value: Any) -> list[str]:
 
 
 def _number(name: str, raw: str) -> float | int:
-    kind = GENERATION_LIMITS[name][0]
     try:
-        return kind(raw)  # type: ignore[no-any-return]
-    except ValueError:
-        shape = "a whole number" if kind is int else "a number"
-        raise bad_request(f"{name} must be {shape}, not {raw[:20]!r}.", name) from None
+        return GENERATION_LIMITS[name].parse(name, raw)
+    except OutOfRangeError as err:
+        raise bad_request(str(err), name) from None
 
 
-def _check_generation(values: dict[str, Any]) -> None:
+def _checked_generation(values: dict[str, Any]) -> dict[str, Any]:
+    """Each given setting as its type; None (back to the default) stays None."""
+    checked: dict[str, Any] = {}
     for name, value in values.items():
-        if value is None:
-            continue
-        kind, low, high = GENERATION_LIMITS[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad_request(f"{name} must be a number.", name)
-        if kind is int and value != int(value):
-            raise bad_request(f"{name} must be a whole number.", name)
-        if not low <= value <= high:
-            raise bad_request(f"{name} must be between {low:g} and {high:g}, not {value:g}.", name)
+        try:
+            checked[name] = None if value is None else GENERATION_LIMITS[name].check(name, value)
+        except OutOfRangeError as err:
+            raise bad_request(str(err), name) from None
+    return checked
 
 
 def _synthesis_changes(value: Any) -> dict[str, Any]:
@@ -343,95 +345,4 @@ def _synthesis_changes(value: Any) -> dict[str, Any]:
             f"{', '.join(sorted(GENERATION_LIMITS))}.",
             "synthesis",
         )
-    _check_generation(value)
-    return {
-        name: (None if setting is None else GENERATION_LIMITS[name][0](setting))
-        for name, setting in value.items()
-    }
-
-
-def _generation_ranges() -> dict[str, dict[str, Any]]:
-    defaults = GenerationSettings()
-    return {
-        name: {
-            "min": low,
-            "max": high,
-            "default": getattr(defaults, name),
-            "step": 1 if kind is int else 0.01,
-            "integer": kind is int,
-        }
-        for name, (kind, low, high) in GENERATION_LIMITS.items()
-    }
-
-
-def _clip_view(report: ClipReport) -> dict[str, Any]:
-    return {
-        "name": report.path.name,
-        "duration_s": round(report.duration_s, 2),
-        "speech_s": round(report.speech_s, 2),
-        "sample_rate": report.sample_rate,
-        "channels": report.channels,
-        "errors": list(report.errors),
-        "warnings": list(report.warnings),
-    }
-
-
-def _profile_view(profile: VoiceProfile, is_default: bool) -> dict[str, Any]:
-    voice = profile.voice
-    return {
-        "name": voice.name,
-        "description": profile.description,
-        "languages": list(voice.languages),
-        "builtin": False,
-        "usable": profile.usable,
-        "default": is_default,
-        "errors": list(profile.errors),
-        "warnings": list(profile.warnings),
-        "clips": [_clip_view(report) for report in profile.clip_reports],
-        "synthesis": asdict(voice.generation),
-        "styles": [
-            {
-                "name": style.name,
-                "description": style.description,
-                "usable": style.usable,
-                "errors": list(style.errors),
-                "warnings": list(style.warnings),
-                "clips": [_clip_view(report) for report in style.clip_reports],
-                "synthesis": asdict(style.voice.generation),
-            }
-            for style in profile.styles
-        ],
-    }
-
-
-def _builtin_view(voice: Voice, is_default: bool) -> dict[str, Any]:
-    return {
-        "name": voice.name,
-        "description": builtin_description(voice),
-        "languages": list(voice.languages),
-        "builtin": True,
-        "usable": True,
-        "default": is_default,
-        "errors": [],
-        "warnings": [],
-        "clips": [],
-        "synthesis": asdict(voice.generation),
-        "styles": [],
-    }
-
-
-def _upload_view(upload: Upload) -> dict[str, Any]:
-    report = upload.report
-    return {
-        "id": upload.id,
-        "name": upload.name,
-        "ok": upload.ok,
-        "verdict": upload.verdict,
-        "duration_s": round(report.duration_s, 2),
-        "speech_s": round(report.speech_s, 2),
-        "prepared_s": round(upload.prepared.duration_s, 2) if upload.prepared else 0.0,
-        "sample_rate": report.sample_rate,
-        "channels": report.channels,
-        "errors": [*report.errors, *([upload.problem] if upload.problem else [])],
-        "warnings": list(report.warnings),
-    }
+    return _checked_generation(value)

@@ -7,6 +7,7 @@ until a voice is saved.
 """
 
 import asyncio
+import contextlib
 import io
 import re
 import secrets
@@ -21,6 +22,7 @@ from aiohttp import BodyPartReader
 from ...core.audio import RECORDING_SUFFIXES, ClipReport, inspect_clip
 from ...core.clip_preparation import ClipPreparationError, PreparedClip, prepare_clip, write_clip
 from ...core.errors import ErrorCode
+from ...core.files import disk_full_sentence, is_disk_full
 from .problems import HttpCode, HttpProblem
 
 _READ_BLOCK = 64 * 1024
@@ -29,7 +31,7 @@ _UNSAFE = re.compile(r"[^\w.-]+")
 
 @dataclass(frozen=True)
 class UploadLimits:
-    """Bounds on what the studio accepts (the README's limits table)."""
+    """Bounds on what the studio accepts (docs/http.md, the limits of the HTTP door)."""
 
     max_bytes: int = 25_000_000
     """Largest recording accepted (a 30 s phone recording is 0.5-5 MB)."""
@@ -131,10 +133,12 @@ class UploadStore:
                         "clip",
                     )
                 await asyncio.to_thread(file.write, block)
-        except BaseException:
+            await asyncio.to_thread(file.close)
+        except BaseException as err:
             await asyncio.to_thread(_discard, file, path.parent)
+            if is_disk_full(err):
+                raise HttpProblem(HttpCode.DISK_FULL, disk_full_sentence(self.directory)) from err
             raise
-        await asyncio.to_thread(file.close)
         return path
 
     def check(self, path: Path) -> Upload:
@@ -203,5 +207,6 @@ def _create(path: Path) -> BinaryIO:
 
 
 def _discard(file: BinaryIO, folder: Path) -> None:
-    file.close()
+    with contextlib.suppress(OSError):  # a full disk refuses the last flush too
+        file.close()
     shutil.rmtree(folder, ignore_errors=True)

@@ -8,9 +8,10 @@ bound to 0.0.0.0 advertises the address of the interface that routes to the mDNS
 
 import logging
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from zeroconf import InterfaceChoice, InterfacesType
+from zeroconf import InterfaceChoice
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 _LOGGER = logging.getLogger(__name__)
@@ -44,8 +45,8 @@ class ZeroconfAnnouncer:
     port: int
     """TCP port of the Wyoming server."""
 
-    interfaces: InterfacesType = InterfaceChoice.All
-    """Interfaces to announce on (tests use loopback only)."""
+    interfaces: InterfaceChoice | Sequence[str] = InterfaceChoice.All
+    """Interfaces to announce on: all, or these addresses (tests use loopback only)."""
 
     _zeroconf: AsyncZeroconf | None = field(default=None, init=False, repr=False)
     _info: AsyncServiceInfo | None = field(default=None, init=False, repr=False)

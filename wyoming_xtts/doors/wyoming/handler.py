@@ -1,7 +1,7 @@
 """Wyoming protocol handling: one handler per connection, events in, events out.
 
 The handler is a small state machine over the TTS events. It never synthesizes itself: each
-request becomes a `Response` whose text is fed to the synthesis service by a per-connection
+request becomes a `RequestText` whose text is fed to the synthesis service by a per-connection
 worker task, so the connection keeps being read while audio is produced (a client that hangs
 up is noticed at once and its synthesis cancelled).
 
@@ -40,7 +40,7 @@ from ...core.service import Core
 from ...text.markup import TextFormat
 from .admission import Admission, Refusal
 from .info import build_info
-from .response import Response
+from .request_text import RequestText
 from .wire import WireError, WireLimits, read_event
 
 _LOGGER = logging.getLogger(__name__)
@@ -79,9 +79,9 @@ class WyomingTtsHandler(AsyncEventHandler):
         self._responding = False
         self._last_activity = time.monotonic()
         self._linger = False
-        self._queue: asyncio.Queue[Response] = asyncio.Queue()
+        self._queue: asyncio.Queue[RequestText] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
-        self._stream: Response | None = None
+        self._stream: RequestText | None = None
         self._hang_up = asyncio.Event()
         """Set when a response must end the connection (a failed plain request)."""
 
@@ -252,7 +252,7 @@ class WyomingTtsHandler(AsyncEventHandler):
         stream.end_text()
         stream.client_stopped.set()
 
-    async def _start_response(self, data: dict[str, Any], streaming: bool) -> Response:
+    async def _start_response(self, data: dict[str, Any], streaming: bool) -> RequestText:
         voice = data.get(_VOICE) or {}
         voice_name = voice.get(_VOICE_NAME) if isinstance(voice, dict) else None
         speaker = voice.get(_VOICE_SPEAKER) if isinstance(voice, dict) else None
@@ -261,7 +261,7 @@ class WyomingTtsHandler(AsyncEventHandler):
             text_format: TextFormat | None = TextFormat.parse(data.get(_TEXT_FORMAT))
         except ValueError:
             text_format = None
-        response = Response(
+        response = RequestText(
             voice_name,
             streaming,
             self._max_text_chars,
@@ -328,7 +328,7 @@ class WyomingTtsHandler(AsyncEventHandler):
         except (ConnectionError, asyncio.CancelledError):
             _LOGGER.debug("Client gone; stopping its synthesis")
 
-    async def _respond(self, response: Response) -> None:
+    async def _respond(self, response: RequestText) -> None:
         audio_started = False
         failed = True
         try:

@@ -6,7 +6,7 @@ from wyoming.info import Attribution, Info, TtsProgram, TtsVoice, TtsVoiceSpeake
 
 from ... import __version__
 from ...core.catalogue import VoiceListing
-from ...engines.base import EngineInfo
+from ...core.engine import EngineInfo
 
 _PROGRAM_NAME = "wyoming-xtts"
 _PROJECT_URL = "https://github.com/wyoming-xtts/wyoming-xtts"

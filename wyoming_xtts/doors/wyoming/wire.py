@@ -14,6 +14,7 @@ find the next event: the connection is then closed.
 import asyncio
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from wyoming.event import Event
 
@@ -107,7 +108,7 @@ async def read_event(reader: asyncio.StreamReader, limits: WireLimits) -> Event 
     return Event(type=event_type, data=data, payload=payload)
 
 
-def _parse_object(raw: bytes, what: str, resumable: bool) -> dict:
+def _parse_object(raw: bytes, what: str, resumable: bool) -> dict[str, Any]:
     try:
         parsed = json.loads(raw)  # bytes: UTF-8 is checked here too
     except ValueError:
@@ -119,7 +120,7 @@ def _parse_object(raw: bytes, what: str, resumable: bool) -> dict:
     return parsed
 
 
-def _length(header: dict, key: str) -> int:
+def _length(header: dict[str, Any], key: str) -> int:
     value = header.get(key)
     if value is None:
         return 0

@@ -17,10 +17,10 @@ import httpx
 import numpy as np
 
 from ...core.audio import XTTS_OUTPUT_RATE, normalize_loudness
+from ...core.engine import EngineInfo
 from ...core.errors import ErrorCode, SpeechError
 from ...core.voices import Voice
 from ...text.languages import XTTS_LANGUAGES
-from ..base import EngineInfo
 
 _LOGGER = logging.getLogger(__name__)
 

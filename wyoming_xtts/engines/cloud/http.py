@@ -23,8 +23,8 @@ import numpy as np
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from ...core.audio import decode_audio
+from ...core.engine import EngineUnavailableError
 from ...core.errors import ErrorCode, SpeechError
-from ..base import EngineUnavailableError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
             hinted = _retry_after(error.response)
             if hinted is not None:
                 backoff = hinted
-        return min(backoff, policy.max_delay_s)
+        return float(min(backoff, policy.max_delay_s))
 
     return wait
 

@@ -23,7 +23,7 @@ from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
 from TTS.tts.layers.xtts.xtts_manager import SpeakerManager
 from TTS.tts.models.xtts import Xtts
 
-from ..base import EngineUnavailableError
+from ...core.engine import EngineUnavailableError
 from .memory import release_freed_memory
 from .model_files import SPEAKERS_FILE
 

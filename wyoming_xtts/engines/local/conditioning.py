@@ -12,8 +12,6 @@ Used only from the model's single worker thread, so it needs no locking.
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -21,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...core.files import atomic_writer
 from ...core.voices import Voice
 
 _LOGGER = logging.getLogger(__name__)
@@ -142,20 +141,12 @@ class ConditioningCache:
     def _store(self, path: Path, conditioning: Conditioning) -> None:
         try:
             self._directory.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self._directory, suffix=".tmp")
-            try:
-                with os.fdopen(handle, "wb") as stream:
-                    np.savez(
-                        stream,
-                        gpt_cond_latent=conditioning.gpt_cond_latent,
-                        speaker_embedding=conditioning.speaker_embedding,
-                    )
-                    stream.flush()
-                    os.fsync(stream.fileno())
-                os.replace(temporary, path)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            with atomic_writer(path) as stream:
+                np.savez(
+                    stream,
+                    gpt_cond_latent=conditioning.gpt_cond_latent,
+                    speaker_embedding=conditioning.speaker_embedding,
+                )
         except OSError as err:
             # A read-only or full data directory costs speed, not correctness.
             _LOGGER.warning("Could not write conditioning cache %s: %s", path, err)

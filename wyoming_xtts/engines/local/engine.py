@@ -22,11 +22,10 @@ import torch
 from TTS.tts.models.xtts import Xtts
 
 from ...core.audio import XTTS_OUTPUT_RATE, XTTS_REFERENCE_RATE, load_clip
+from ...core.engine import EngineInfo, EngineUnavailableError, Precision
 from ...core.errors import ErrorCode, SpeechError
-from ...core.offload import Handoff
 from ...core.voices import Voice
 from ...text.languages import XTTS_LANGUAGES
-from ..base import EngineInfo, EngineUnavailableError, Precision
 from .checkpoint import CheckpointReadOnlyError, checkpoint_fingerprint, read_checkpoint
 from .conditioning import Conditioning, ConditioningCache, ConditioningParams
 from .gpt_batch import GptBatch, VoicePrefixes
@@ -38,11 +37,18 @@ from .model_files import (
     make_writable_copy,
     writable_copy_dir,
 )
+from .offload import Handoff
 from .precision import gpt_autocast, prepare_for_inference, resolve_precision
 from .sentence_batcher import PreparedSentence, SentenceBatcher, SentenceRequest
 from .stack import stack_failure
 from .streaming_decoder import DecoderGeometry, StreamingDecoder
-from .xtts_stream import ChunkSchedule, Sentence, decoder_geometry, text_tokens, token_budget
+from .xtts_stream import (
+    ChunkSchedule,
+    SentenceGeneration,
+    decoder_geometry,
+    text_tokens,
+    token_budget,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -51,39 +57,25 @@ _WARM_UP_TEXT = "Ready."
 
 @dataclass(frozen=True)
 class LocalEngineConfig:
-    """What the local engine needs from the server settings."""
+    """What the local engine needs from the server settings (each field is the `Settings`
+    field of the same name, whose option says what it means)."""
 
     model_dir: Path | None
-    """Checkpoint directory; None downloads the release into the data directory."""
-
     data_dir: Path
-    """Where the downloaded model and the conditioning cache live."""
-
     device: str
-    """`auto`, `cpu`, `cuda` or `cuda:N`."""
-
     default_language: str
-    """Language the built-in speakers speak."""
-
     licence_accepted: bool
-    """The user accepted the CPML, so the release may be downloaded."""
+    """`Settings.agree_cpml`."""
 
     builtin_speakers: bool
-    """Offer the checkpoint's studio speakers as voices."""
-
     precision: Precision
-    """GPT precision: `auto` (fp16 on CUDA; on a CPU int8 where it is fast, else fp32), `fp32`,
-    `int8` (CPU), `fp16` (CUDA)."""
-
     deepspeed: bool
-    """Run the GPT through DeepSpeed's inference kernels (CUDA, needs `deepspeed` installed)."""
-
     batch_sentences: int
-    """Sentences generated at once, sharing each GPT step (1 with DeepSpeed: its injected
-    kernels replace the attention whose padding mask batching relies on, untested here)."""
+    """1 with DeepSpeed: its injected kernels replace the attention whose padding mask
+    batching relies on (untested here)."""
 
     schedule: ChunkSchedule
-    """How many GPT tokens make each piece of streamed audio."""
+    """How many GPT tokens make each piece of streamed audio (from `first_chunk_tokens`)."""
 
 
 def pick_device(requested: str) -> str:
@@ -330,7 +322,7 @@ class XttsEngine:
         return PreparedSentence(
             prefix=self._prefixes.get(batch, conditioning.gpt_cond_latent, self._device),
             text_tokens=text_tokens(model, request.text, request.language).to(self._device),
-            sentence=Sentence(
+            sentence=SentenceGeneration(
                 request.text,
                 batch.sampler(settings, generator),
                 decoder,

@@ -27,7 +27,7 @@ import torch
 from transformers import DynamicCache
 from TTS.tts.layers.xtts.gpt import GPT
 
-from ...core.voices import GenerationSettings
+from ...core.generation import GenerationSettings
 
 _PROMPT_FILLER_TOKEN = 1
 """The id coqui-tts' generator gives each prompt position, which the repetition penalty sees."""
@@ -252,7 +252,8 @@ class GptBatch:
     @staticmethod
     def _device(cache: DynamicCache) -> torch.device:
         keys, _, _ = next(iter(cache))
-        return keys.device
+        device: torch.device = keys.device
+        return device
 
 
 class VoicePrefixes:

@@ -10,7 +10,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from ..base import EngineUnavailableError
+from ...core.engine import EngineUnavailableError
+from ...core.files import disk_full_sentence, is_disk_full
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -83,6 +84,11 @@ def ensure_release_model(data_dir: Path, licence_accepted: bool) -> Path:
         )
     except Exception as err:
         kept = _discard_if_empty(partial)
+        if is_disk_full(err):
+            raise ModelUnavailableError(
+                disk_full_sentence(data_dir)
+                + f" XTTS-v2 needs about 1.9 GB{' (the partial download resumes)' if kept else ''}."
+            ) from err
         raise ModelUnavailableError(
             f"Could not download XTTS-v2 from huggingface.co/{RELEASE_REPO} "
             f"({type(err).__name__}); check the internet connection and run again"

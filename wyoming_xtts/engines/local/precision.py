@@ -11,13 +11,15 @@ the time and the audio is most sensitive there.
 import contextlib
 import logging
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.nn.utils import parametrize
 from TTS.tts.models.xtts import Xtts
 
-from ..base import EngineUnavailableError, Precision
+from ...core.engine import EngineUnavailableError, Precision
 from .memory import release_freed_memory
 
 _LOGGER = logging.getLogger(__name__)
@@ -131,7 +133,7 @@ def quantize_gpt_int8(model: Xtts) -> None:
             # torch.ao.quantization is deprecated in favour of torchao, whose int8 path
             # targets GPUs and torch.compile; the pinned torch (2.11) still ships this CPU path.
             warnings.simplefilter("ignore", DeprecationWarning)
-            quantize = torch.ao.quantization.quantize_dynamic
+            quantize: Callable[..., Any] = torch.ao.quantization.quantize_dynamic
             quantize(block, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
         release_freed_memory(collect=False)
     _LOGGER.info("GPT quantised to int8 (%d linear layers)", replaced)

@@ -21,7 +21,7 @@ from ...core.errors import ErrorCode, SpeechError
 from ...core.voices import Voice
 from .conditioning import Conditioning
 from .gpt_batch import GptBatch, StepOutput, VoicePrefix
-from .xtts_stream import PieceSink, Sentence
+from .xtts_stream import PieceSink, SentenceGeneration
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class PreparedSentence:
     text_tokens: torch.Tensor
     """The sentence's XTTS text tokens, (tokens,)."""
 
-    sentence: Sentence
+    sentence: SentenceGeneration
     """Its sampler, decoder and listener."""
 
 
@@ -106,7 +106,7 @@ class SentenceBatcher:
         self._work()
 
     def _work(self) -> None:
-        rows: list[Sentence] = []
+        rows: list[SentenceGeneration] = []
         tokens: list[int] = []
         try:
             with torch.inference_mode():
@@ -143,7 +143,7 @@ class SentenceBatcher:
                 sink.fail(failure)
             raise
 
-    def _admit(self, batch: GptBatch, rows: list[Sentence], tokens: list[int]) -> None:
+    def _admit(self, batch: GptBatch, rows: list[SentenceGeneration], tokens: list[int]) -> None:
         while len(rows) < self._max_rows:
             with self._lock:
                 if not self._waiting:
@@ -169,7 +169,10 @@ class SentenceBatcher:
 
     @staticmethod
     def _advance_all(
-        batch: GptBatch, rows: list[Sentence], tokens: list[int], outputs: list[StepOutput]
+        batch: GptBatch,
+        rows: list[SentenceGeneration],
+        tokens: list[int],
+        outputs: list[StepOutput],
     ) -> None:
         leaving = []
         for row, (sentence, output) in enumerate(zip(rows, outputs, strict=True)):
@@ -184,7 +187,7 @@ class SentenceBatcher:
             tokens[:] = [token for row, token in enumerate(tokens) if row not in leaving]
 
 
-def _advance(sentence: Sentence, output: StepOutput) -> int | None:
+def _advance(sentence: SentenceGeneration, output: StepOutput) -> int | None:
     try:
         return sentence.advance(output)
     except _MODEL_FAILURES as err:

@@ -17,7 +17,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from ..base import EngineUnavailableError
+from ...core.engine import EngineUnavailableError
 
 STACK = ("torch", "torchaudio", "transformers", "coqui-tts")
 """The packages whose versions must agree for the local engine to work."""

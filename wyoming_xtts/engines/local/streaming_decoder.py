@@ -143,7 +143,8 @@ class StreamingDecoder:
         piece = audio[(self._emitted - start) * self._hop : (end - start) * self._hop]
         self._emitted = end
         self._drop_frames_before(end - _CONTEXT_FRAMES)
-        return piece.float().cpu().numpy()
+        samples: np.ndarray = piece.float().cpu().numpy()
+        return samples
 
     def _append_frames(self, frames: torch.Tensor) -> None:
         self._frames = frames if self._frames is None else torch.cat((self._frames, frames))

@@ -85,7 +85,7 @@ def token_budget(model: Xtts, text: str, language: str) -> int:
 
 
 class PieceSink(Protocol):
-    """Where one sentence's audio goes (`core.offload.Handoff` for a client)."""
+    """Where one sentence's audio goes (`offload.Handoff` for a client)."""
 
     @property
     def abandoned(self) -> bool:
@@ -101,7 +101,7 @@ class PieceSink(Protocol):
         """All the sentence's audio was put."""
 
 
-class Sentence:
+class SentenceGeneration:
     """One sentence being generated: draws its tokens, decodes its audio, sends its pieces."""
 
     def __init__(

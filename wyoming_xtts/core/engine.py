@@ -1,9 +1,10 @@
-"""The interface every speech engine implements.
+"""The interface every speech engine implements: the core's port.
 
-The speaking service (`core/speaking.py`) talks only to this interface; the front doors do
-not talk to engines at all. Each engine is a subpackage (`local/`, `cloud/`) that nothing
-else reaches into except `server.create_engine` (and the `model` command, which downloads
-through `local/model_files.py`). An engine yields float32 mono audio at its own sample rate;
+The speaking service (`speaking.py`) talks only to this interface; the front doors do not
+talk to engines at all. Each engine is a subpackage of `engines/` (`local/`, `cloud/`) that
+implements this port and that nothing else reaches into except the composition root
+(`server.create_engine`, and the `model` command, which downloads through
+`engines/local/model_files.py`). An engine yields float32 mono audio at its own sample rate;
 conversion to PCM and chunking for the wire happen once, outside the engines.
 """
 
@@ -13,7 +14,7 @@ from typing import Literal, Protocol, get_args
 
 import numpy as np
 
-from ..core.voices import Voice
+from .voices import Voice
 
 Precision = Literal["auto", "fp32", "int8", "fp16"]
 """Numeric precision of the local model's GPT (see engines/local/precision.py)."""

@@ -14,7 +14,7 @@ from ...text.markup import TextFormat
 _END_OF_TEXT = None
 
 
-class Response:
+class RequestText:
     """The text of one request on its way to the synthesis service."""
 
     def __init__(
