@@ -16,8 +16,8 @@ from wyoming.tts import Synthesize, SynthesizeVoice
 
 from wyoming_xtts.core.settings import Settings
 
-from .clips import write_profile
 from .conftest import RecordingEngine, read_until, serving
+from .support.clips import write_profile
 
 ALICE = SynthesizeVoice(name="alice")
 

@@ -10,8 +10,8 @@ from wyoming.tts import Synthesize, SynthesizeVoice
 from wyoming_xtts.core.audio_cache import AudioCache
 from wyoming_xtts.core.settings import Settings
 
-from .clips import write_profile
 from .conftest import RecordingEngine, audio_bytes, read_until, serving
+from .support.clips import write_profile
 
 ANNOUNCEMENT = "The washing machine is done."
 SEEDED = 'languages = ["en"]\n[synthesis]\nseed = 42\n'

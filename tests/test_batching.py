@@ -20,10 +20,10 @@ from wyoming_xtts.core.voices import GenerationSettings
 from wyoming_xtts.engines.local.engine import XttsEngine
 from wyoming_xtts.engines.local.gpt_batch import GptBatch, StepOutput, VoicePrefixes
 
-from .clips import write_profile
 from .conftest import RecordingEngine, audio_bytes, make_local_engine, serving
-from .sentences import CollectingSink, speak_directly
-from .xtts_checkpoint import CheckpointShape, build_checkpoint
+from .support.clips import write_profile
+from .support.sentences import CollectingSink, speak_directly
+from .support.xtts_checkpoint import CheckpointShape, build_checkpoint
 
 TEXTS = (
     "The washing machine is done.",

@@ -1,7 +1,7 @@
 """Proxy mode: the Wyoming server in front of local fakes of Replicate and Pixazo.
 
 Every test drives a real Wyoming TCP server with the `wyoming` client; the server's cloud
-engine talks real HTTP to `tests/fake_providers.py` on 127.0.0.1.
+engine talks real HTTP to `tests/support/fake_providers.py` on 127.0.0.1.
 """
 
 import asyncio
@@ -41,9 +41,9 @@ from wyoming_xtts.engines.cloud.http import RetryPolicy, Secret
 from wyoming_xtts.engines.cloud.replicate import ReplicateProvider
 from wyoming_xtts.server import create_cloud_engine
 
-from .clips import write_profile
 from .conftest import audio_bytes, event_types, free_port, read_until, serving
-from .fake_providers import (
+from .support.clips import write_profile
+from .support.fake_providers import (
     PIXAZO_KEY,
     REPLICATE_TOKEN,
     REPLICATE_VERSION,

@@ -15,8 +15,8 @@ import soundfile
 from wyoming_xtts.commands import health, model, voice
 from wyoming_xtts.core.voices import VoiceLibrary
 
-from .clips import phone_recording, speechlike, write_clip, write_silence
 from .conftest import LiveServer, free_port
+from .support.clips import phone_recording, speechlike, write_clip, write_silence
 
 
 def run_voice(voices_dir: Path, *argv: str) -> int:

@@ -21,10 +21,10 @@ from wyoming_xtts.core.settings import Settings
 from wyoming_xtts.core.voices import Voice
 from wyoming_xtts.text.pauses import PAUSE_SECONDS, Ending
 
-from .clips import write_clip, write_profile, zero_runs
 from .conftest import RecordingEngine, audio_bytes, event_types, read_until, serving
-from .fake_providers import FakePixazo, FakeReplicate
-from .scripted_engine import RATE, ScriptedEngine
+from .support.clips import write_clip, write_profile, zero_runs
+from .support.fake_providers import FakePixazo, FakeReplicate
+from .support.scripted_engine import RATE, ScriptedEngine
 from .test_cloud import proxy, proxy_settings
 
 SEGMENT_SECONDS = 0.3

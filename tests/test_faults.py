@@ -13,9 +13,9 @@ from wyoming.tts import Synthesize, SynthesizeVoice
 from wyoming_xtts.core.settings import Settings
 from wyoming_xtts.core.voices import VoiceLibrary
 
-from .clips import write_profile
 from .conftest import event_types, make_local_engine, read_until, serving
-from .scripted_engine import RATE, ScriptedEngine
+from .support.clips import write_profile
+from .support.scripted_engine import RATE, ScriptedEngine
 
 
 @dataclass

@@ -24,11 +24,11 @@ from wyoming_xtts.core.settings import Settings
 from wyoming_xtts.core.voices import Voice
 from wyoming_xtts.server import create_cloud_engine
 
-from . import home_assistant
-from .clips import write_profile
 from .conftest import read_until, serving
-from .fake_providers import REPLICATE_TOKEN, FakeReplicate
-from .scripted_engine import ScriptedEngine
+from .support import home_assistant
+from .support.clips import write_profile
+from .support.fake_providers import REPLICATE_TOKEN, FakeReplicate
+from .support.scripted_engine import ScriptedEngine
 
 SENTENCE = "The washing machine is done."
 HUGE = "x" * 300_000  # past the 256 KiB an event's data may hold

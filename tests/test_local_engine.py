@@ -15,9 +15,9 @@ from wyoming_xtts.core.voices import Voice, VoiceLibrary
 from wyoming_xtts.engines.base import EngineUnavailableError
 from wyoming_xtts.engines.local.engine import XttsEngine
 
-from .clips import write_clip, write_profile
 from .conftest import BUILTIN_SPEAKERS, make_local_engine
-from .xtts_checkpoint import build_checkpoint
+from .support.clips import write_clip, write_profile
+from .support.xtts_checkpoint import build_checkpoint
 
 
 async def speak(

@@ -22,10 +22,10 @@ from wyoming_xtts.core.errors import ErrorCode
 from wyoming_xtts.doors.http.encoding import FORMATS
 from wyoming_xtts.doors.http.problems import HttpCode, HttpProblem
 
-from .clips import write_profile
 from .conftest import RecordingEngine, audio_bytes, read_until
-from .http_server import HttpUnderTest, http_serving
-from .scripted_engine import RATE, ScriptedEngine
+from .support.clips import write_profile
+from .support.http_server import HttpUnderTest, http_serving
+from .support.scripted_engine import RATE, ScriptedEngine
 
 
 @dataclass

@@ -15,8 +15,8 @@ from wyoming.tts import (
     SynthesizeVoice,
 )
 
-from .clips import write_profile, write_silence
 from .conftest import BUILTIN_SPEAKERS, LiveServer, audio_bytes, event_types, read_until
+from .support.clips import write_profile, write_silence
 
 ALICE = SynthesizeVoice(name="alice")
 TWO_SENTENCES = "The washing machine has finished its cycle. Please empty it before the evening."

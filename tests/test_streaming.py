@@ -22,10 +22,10 @@ from wyoming_xtts.engines.local.xtts_stream import (
 )
 from wyoming_xtts.text.speech_budget import max_speech_seconds
 
-from .clips import write_profile
 from .conftest import make_local_engine
-from .sentences import CollectingSink, speak_directly
-from .xtts_checkpoint import CheckpointShape, build_checkpoint
+from .support.clips import write_profile
+from .support.sentences import CollectingSink, speak_directly
+from .support.xtts_checkpoint import CheckpointShape, build_checkpoint
 
 SEEDED = GenerationSettings(seed=7)
 

@@ -20,9 +20,9 @@ from wyoming.tts import Synthesize
 from wyoming_xtts.core.voices import VoiceLibrary
 from wyoming_xtts.doors.http.uploads import UploadLimits
 
-from .clips import phone_recording, write_clip, write_silence
 from .conftest import RecordingEngine, audio_bytes, read_until
-from .http_server import HttpUnderTest, http_serving
+from .support.clips import phone_recording, write_clip, write_silence
+from .support.http_server import HttpUnderTest, http_serving
 
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 

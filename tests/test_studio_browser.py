@@ -28,10 +28,10 @@ from playwright.async_api import (
 from wyoming.client import AsyncTcpClient
 from wyoming.info import Describe, Info
 
-from .clips import write_clip, write_silence
 from .conftest import RecordingEngine, read_until
-from .http_server import HttpUnderTest, http_serving
-from .ingress_proxy import ingress_proxy
+from .support.clips import write_clip, write_silence
+from .support.http_server import HttpUnderTest, http_serving
+from .support.ingress_proxy import ingress_proxy
 
 CHROMIUM = Path("/usr/bin/chromium")
 DESKTOP = {"width": 1280, "height": 900}
