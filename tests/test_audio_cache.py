@@ -62,6 +62,7 @@ async def test_a_voice_without_a_seed_is_spoken_afresh_every_time(
     assert cache_files(tmp_path) == []
 
 
+@pytest.mark.slow
 async def test_changing_the_voice_makes_its_cached_audio_unused(
     engine: RecordingEngine, tmp_path: Path
 ) -> None:

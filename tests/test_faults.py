@@ -68,6 +68,7 @@ async def test_a_fault_mid_response_closes_it_with_an_error_and_the_next_request
     assert event_types(after) == ["audio-start", "audio-chunk", "audio-stop"]
 
 
+@pytest.mark.slow
 async def test_two_first_requests_for_a_profile_compute_its_conditioning_once(
     checkpoint_dir: Path, tmp_path: Path
 ) -> None:

@@ -21,6 +21,8 @@ from .conftest import free_port, wait_for_port
 from .support.clips import write_profile
 from .support.fake_providers import REPLICATE_TOKEN, FakeReplicate
 
+pytestmark = pytest.mark.slow  # hypothesis storms against a server process: ~16 s
+
 MEMORY_GROWTH_LIMIT_MB = 150
 
 

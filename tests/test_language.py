@@ -181,6 +181,7 @@ async def test_profile_can_turn_detection_off(live_server: LiveServer) -> None:
     assert live_server.engine.spoken_in == ["de"]
 
 
+@pytest.mark.slow
 async def test_builtin_speaker_speaks_the_language_of_the_text(live_server: LiveServer) -> None:
     replies = [
         await speak(live_server, text, BUILTIN_SPEAKERS[0])

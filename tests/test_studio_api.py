@@ -56,6 +56,7 @@ async def wyoming_voice_names(server: HttpUnderTest) -> list[str]:
                 return [voice.name for voice in info.tts[0].voices]
 
 
+@pytest.mark.slow
 async def test_a_voice_made_from_uploads_is_offered_over_wyoming_at_the_next_describe(
     studio: HttpUnderTest, tmp_path: Path
 ) -> None:
