@@ -1,7 +1,7 @@
 """What the cloud proxy adds on top of the provider, and what pipelining buys a long reply.
 
 Runs `wyoming-xtts --engine replicate` as a real process against the local Replicate fake
-(tests/fake_providers.py) with simulated model timings, and compares, in one run with the
+(tests/support/fake_providers.py) with simulated model timings, and compares, in one run with the
 runs interleaved:
 
 1. Overhead: a one-sentence reply through the Wyoming server (synthesize → audio-stop at
@@ -37,9 +37,9 @@ import soundfile
 from wyoming.client import AsyncTcpClient
 from wyoming.tts import Synthesize, SynthesizeVoice
 
-from tests.clips import write_profile
-from tests.fake_providers import REPLICATE_TOKEN, REPLICATE_VERSION, FakeReplicate
-from tests.net import free_port, wait_for_port
+from tests.support.clips import write_profile
+from tests.support.fake_providers import REPLICATE_TOKEN, REPLICATE_VERSION, FakeReplicate
+from tests.support.net import free_port, wait_for_port
 
 PROVIDER_LATENCY_S = 0.6
 """Fixed cost of one prediction (queueing, model call) in the simulation."""

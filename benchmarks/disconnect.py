@@ -26,10 +26,10 @@ from wyoming.event import async_read_event, async_write_event
 from wyoming.server import AsyncTcpServer
 from wyoming.tts import Synthesize, SynthesizeVoice
 
-from tests.clips import write_profile
-from tests.fake_providers import REPLICATE_TOKEN, FakeReplicate
-from tests.net import free_port
-from tests.xtts_checkpoint import build_checkpoint
+from tests.support.clips import write_profile
+from tests.support.fake_providers import REPLICATE_TOKEN, FakeReplicate
+from tests.support.net import free_port
+from tests.support.xtts_checkpoint import build_checkpoint
 from wyoming_xtts.core.engine import Engine
 from wyoming_xtts.core.settings import Settings
 from wyoming_xtts.core.voices import Voice

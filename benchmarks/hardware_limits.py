@@ -26,7 +26,7 @@ import torch
 from transformers import GPT2Config, GPT2Model
 from TTS.tts.layers.xtts.hifigan_decoder import HifiDecoder
 
-from tests.xtts_checkpoint import RELEASE_SIZE
+from tests.support.xtts_checkpoint import RELEASE_SIZE
 from wyoming_xtts.core.audio import XTTS_OUTPUT_RATE
 from wyoming_xtts.engines.local.precision import fold_weight_norm, quantize_gpt_int8
 

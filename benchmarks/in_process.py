@@ -19,9 +19,9 @@ from wyoming.event import async_read_event, async_write_event
 from wyoming.server import AsyncTcpServer
 from wyoming.tts import Synthesize, SynthesizeVoice
 
-from tests.clips import write_profile
-from tests.net import free_port
-from tests.xtts_checkpoint import RELEASE_SIZE, build_checkpoint
+from tests.support.clips import write_profile
+from tests.support.net import free_port
+from tests.support.xtts_checkpoint import RELEASE_SIZE, build_checkpoint
 from wyoming_xtts.core.service import Core
 from wyoming_xtts.core.settings import Settings
 from wyoming_xtts.doors.wyoming.server import handler_factory

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from TTS.tts.configs.xtts_config import XttsConfig
 from TTS.tts.models.xtts import Xtts
 
-from tests.xtts_checkpoint import RELEASE_SIZE, build_checkpoint
+from tests.support.xtts_checkpoint import RELEASE_SIZE, build_checkpoint
 from wyoming_xtts.engines.local.gpt_batch import GptBatch
 from wyoming_xtts.engines.local.precision import fold_weight_norm, quantize_gpt_int8
 

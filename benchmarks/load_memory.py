@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.xtts_checkpoint import RELEASE_SIZE, build_checkpoint
+from tests.support.xtts_checkpoint import RELEASE_SIZE, build_checkpoint
 
 WAYS = {
     "stock": "coqui-tts Xtts.load_checkpoint",

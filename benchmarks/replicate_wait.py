@@ -20,8 +20,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.clips import write_profile
-from tests.fake_providers import REPLICATE_TOKEN, REPLICATE_VERSION, FakeReplicate
+from tests.support.clips import write_profile
+from tests.support.fake_providers import REPLICATE_TOKEN, REPLICATE_VERSION, FakeReplicate
 from wyoming_xtts.core.voices import VoiceLibrary
 from wyoming_xtts.engines.cloud.engine import CloudJob
 from wyoming_xtts.engines.cloud.http import RetryPolicy, Secret

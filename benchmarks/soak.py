@@ -42,8 +42,8 @@ from wyoming.tts import (
     SynthesizeVoice,
 )
 
-from tests.clips import write_profile
-from tests.fake_providers import REPLICATE_TOKEN, FakeReplicate
+from tests.support.clips import write_profile
+from tests.support.fake_providers import REPLICATE_TOKEN, FakeReplicate
 from wyoming_xtts.core.speaking import whole_text
 from wyoming_xtts.text.language_detection import LanguageDetector, ReplyLanguage
 from wyoming_xtts.text.segmentation import reply_segments

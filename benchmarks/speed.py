@@ -42,9 +42,9 @@ from wyoming.tts import (
     SynthesizeVoice,
 )
 
-from tests.clips import write_profile
-from tests.net import free_port
-from tests.xtts_checkpoint import RELEASE_SIZE, build_checkpoint
+from tests.support.clips import write_profile
+from tests.support.net import free_port
+from tests.support.xtts_checkpoint import RELEASE_SIZE, build_checkpoint
 from wyoming_xtts.engines.local.xtts_stream import SECONDS_PER_TOKEN
 from wyoming_xtts.text.speech_budget import max_speech_seconds
 

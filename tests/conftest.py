@@ -20,10 +20,10 @@ from wyoming_xtts.doors.wyoming.server import handler_factory
 from wyoming_xtts.server import build_core, create_engine
 from wyoming_xtts.text.language_detection import LanguageDetector
 
-from .clips import write_profile
-from .fake_providers import FakePixazo, FakeReplicate
-from .net import free_port, wait_for_port  # noqa: F401 - shared with the test modules
-from .xtts_checkpoint import build_checkpoint
+from .support.clips import write_profile
+from .support.fake_providers import FakePixazo, FakeReplicate
+from .support.net import free_port, wait_for_port  # noqa: F401 - shared with the test modules
+from .support.xtts_checkpoint import build_checkpoint
 
 if TYPE_CHECKING:
     from wyoming_xtts.engines.local.engine import XttsEngine

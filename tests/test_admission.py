@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
 from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
 from wyoming.ping import Ping
@@ -16,8 +17,8 @@ from wyoming.tts import Synthesize, SynthesizeVoice
 
 from wyoming_xtts.core.settings import Settings
 
-from .clips import write_profile
 from .conftest import RecordingEngine, read_until, serving
+from .support.clips import write_profile
 
 ALICE = SynthesizeVoice(name="alice")
 
@@ -89,6 +90,7 @@ async def test_clients_outside_the_allow_list_are_closed_at_once(
     assert allowed
 
 
+@pytest.mark.slow
 async def test_a_silent_connection_is_closed_after_the_idle_timeout(
     engine: RecordingEngine, tmp_path: Path
 ) -> None:
@@ -105,6 +107,7 @@ async def test_a_silent_connection_is_closed_after_the_idle_timeout(
     assert 0.9 < waited < 10
 
 
+@pytest.mark.slow
 async def test_waiting_for_a_long_response_is_not_idling(
     engine: RecordingEngine, tmp_path: Path
 ) -> None:

@@ -14,7 +14,7 @@ from wyoming_xtts.core.audio import (
     normalize_loudness,
 )
 
-from .clips import write_clip
+from .support.clips import write_clip
 
 
 def encoded(signal: np.ndarray, rate: int, container: str) -> bytes:

@@ -10,8 +10,8 @@ from wyoming.tts import Synthesize, SynthesizeVoice
 from wyoming_xtts.core.audio_cache import AudioCache
 from wyoming_xtts.core.settings import Settings
 
-from .clips import write_profile
 from .conftest import RecordingEngine, audio_bytes, read_until, serving
+from .support.clips import write_profile
 
 ANNOUNCEMENT = "The washing machine is done."
 SEEDED = 'languages = ["en"]\n[synthesis]\nseed = 42\n'
@@ -62,6 +62,7 @@ async def test_a_voice_without_a_seed_is_spoken_afresh_every_time(
     assert cache_files(tmp_path) == []
 
 
+@pytest.mark.slow
 async def test_changing_the_voice_makes_its_cached_audio_unused(
     engine: RecordingEngine, tmp_path: Path
 ) -> None:

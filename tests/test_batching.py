@@ -20,10 +20,10 @@ from wyoming_xtts.core.settings import Settings
 from wyoming_xtts.engines.local.engine import XttsEngine
 from wyoming_xtts.engines.local.gpt_batch import GptBatch, StepOutput, VoicePrefixes
 
-from .clips import write_profile
 from .conftest import RecordingEngine, audio_bytes, make_local_engine, serving
-from .sentences import CollectingSink, speak_directly
-from .xtts_checkpoint import CheckpointShape, build_checkpoint
+from .support.clips import write_profile
+from .support.sentences import CollectingSink, speak_directly
+from .support.xtts_checkpoint import CheckpointShape, build_checkpoint
 
 TEXTS = (
     "The washing machine is done.",
@@ -131,6 +131,7 @@ def test_sentences_sharing_steps_get_the_latents_they_get_alone(model: Xtts) -> 
             torch.testing.assert_close(ours.logits, theirs.logits, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_each_sentence_samples_from_its_own_seeded_generator(model: Xtts) -> None:
     texts, seeds = list(TEXTS[:3]), [7, 8, 9]
     together = [CollectingSink() for _ in texts]
@@ -151,6 +152,7 @@ def test_each_sentence_samples_from_its_own_seeded_generator(model: Xtts) -> Non
     assert not np.array_equal(np.concatenate(reseeded.pieces), np.concatenate(alone[0].pieces))
 
 
+@pytest.mark.slow
 def test_a_sentence_that_cannot_be_spoken_fails_alone(model: Xtts) -> None:
     texts = [TEXTS[0], "far too long " * 300, TEXTS[2]]
     sinks = [CollectingSink() for _ in texts]
@@ -161,6 +163,7 @@ def test_a_sentence_that_cannot_be_spoken_fails_alone(model: Xtts) -> None:
     assert all(sink.finished and sink.error is None for sink in (sinks[0], sinks[2]))
 
 
+@pytest.mark.slow
 def test_a_sentence_that_samples_its_stop_token_ends_there_and_the_others_go_on(
     model: Xtts,
 ) -> None:
@@ -202,6 +205,7 @@ def test_a_sentence_that_samples_its_stop_token_ends_there_and_the_others_go_on(
         )
 
 
+@pytest.mark.slow
 def test_a_listener_hanging_up_leaves_the_others_their_whole_sentences(model: Xtts) -> None:
     texts = list(TEXTS[:3])
     sinks = [CollectingSink(), CollectingSink(pieces_wanted=1), CollectingSink()]
@@ -252,6 +256,7 @@ async def speak_over_wyoming(
         return list(await asyncio.gather(*(timed_request(port, text) for text in texts)))
 
 
+@pytest.mark.slow
 async def test_four_clients_at_once_all_hear_audio_before_any_of_them_is_done(
     roomy_checkpoint: Path, tmp_path: Path
 ) -> None:

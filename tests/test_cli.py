@@ -80,6 +80,7 @@ def test_version_is_printed() -> None:
     assert result.returncode == 0 and result.stdout.strip() == __version__
 
 
+@pytest.mark.slow
 async def test_server_speaks_the_shipped_example_voice(
     server_process: tuple[str, subprocess.Popen],
 ) -> None:
@@ -101,6 +102,7 @@ async def test_server_speaks_the_shipped_example_voice(
     assert event_types(events) == ["audio-start", "audio-chunk", "audio-stop"]
 
 
+@pytest.mark.slow
 async def test_server_listens_on_a_unix_socket(checkpoint_dir: Path, tmp_path: Path) -> None:
     socket_path = tmp_path / "xtts.sock"
     process = start_server(
@@ -118,6 +120,7 @@ async def test_server_listens_on_a_unix_socket(checkpoint_dir: Path, tmp_path: P
     assert events[-1].type == "info"
 
 
+@pytest.mark.slow
 def test_server_speaks_over_stdio(checkpoint_dir: Path, tmp_path: Path) -> None:
     process = start_server(
         checkpoint_dir,
@@ -142,6 +145,7 @@ def test_server_speaks_over_stdio(checkpoint_dir: Path, tmp_path: Path) -> None:
     assert event_types(events) == ["audio-start", "audio-chunk", "audio-stop"]
 
 
+@pytest.mark.slow
 def test_missing_model_dir_exits_with_one_clear_sentence(tmp_path: Path) -> None:
     result = run_cli("--model-dir", str(tmp_path / "nowhere"), "--data-dir", str(tmp_path / "data"))
 
@@ -152,6 +156,7 @@ def test_missing_model_dir_exits_with_one_clear_sentence(tmp_path: Path) -> None
     )
 
 
+@pytest.mark.slow
 def test_download_without_licence_acceptance_explains_the_cpml_and_downloads_nothing(
     tmp_path: Path,
 ) -> None:
@@ -163,6 +168,7 @@ def test_download_without_licence_acceptance_explains_the_cpml_and_downloads_not
     assert not (tmp_path / "data" / "models").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "network",
     [{"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_ETAG_TIMEOUT": "2"}],

@@ -1,7 +1,7 @@
 """Proxy mode: the Wyoming server in front of local fakes of Replicate and Pixazo.
 
 Every test drives a real Wyoming TCP server with the `wyoming` client; the server's cloud
-engine talks real HTTP to `tests/fake_providers.py` on 127.0.0.1.
+engine talks real HTTP to `tests/support/fake_providers.py` on 127.0.0.1.
 """
 
 import asyncio
@@ -41,9 +41,9 @@ from wyoming_xtts.engines.cloud.http import RetryPolicy, Secret
 from wyoming_xtts.engines.cloud.replicate import ReplicateProvider
 from wyoming_xtts.server import create_cloud_engine
 
-from .clips import write_profile
 from .conftest import audio_bytes, event_types, free_port, read_until, serving
-from .fake_providers import (
+from .support.clips import write_profile
+from .support.fake_providers import (
     PIXAZO_KEY,
     REPLICATE_TOKEN,
     REPLICATE_VERSION,
@@ -159,6 +159,7 @@ async def test_replicate_speaks_a_profile_with_its_clip_sent_as_a_data_uri(
     assert not replicate.calls("POST", "/v1/files")
 
 
+@pytest.mark.slow
 async def test_replicate_polls_quickly_when_prefer_wait_ends_before_the_prediction(
     replicate: FakeReplicate, tmp_path: Path
 ) -> None:
@@ -307,6 +308,7 @@ async def test_profile_speaker_url_is_passed_to_replicate_as_is(
 # -- pipelining ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("in_flight", [1, 3])
 async def test_long_reply_audio_arrives_in_order_with_bounded_predictions_in_flight(
     replicate: FakeReplicate, tmp_path: Path, in_flight: int
@@ -430,6 +432,7 @@ async def test_replicate_failed_prediction_reports_its_error_text(
     assert "CUDA out of memory while generating" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("final_status", ["FAILED", "ERROR"])
 async def test_pixazo_failed_request_reports_its_error_text(
     pixazo: FakePixazo, tmp_path: Path, final_status: str
@@ -442,6 +445,7 @@ async def test_pixazo_failed_request_reports_its_error_text(
     assert final_status in text and "GPU worker crashed" in text
 
 
+@pytest.mark.slow
 async def test_throttled_create_is_retried_after_the_retry_after_delay(
     replicate: FakeReplicate, tmp_path: Path
 ) -> None:
@@ -456,6 +460,7 @@ async def test_throttled_create_is_retried_after_the_retry_after_delay(
     assert all(later.at - earlier.at >= 0.9 for earlier, later in itertools.pairwise(creates))
 
 
+@pytest.mark.slow
 async def test_unavailable_provider_is_retried_then_succeeds(
     replicate: FakeReplicate, tmp_path: Path
 ) -> None:
@@ -480,6 +485,7 @@ async def test_throttling_beyond_the_retry_budget_is_reported(
     assert len(replicate.calls("POST", "/v1/predictions")) == RetryPolicy().attempts
 
 
+@pytest.mark.slow
 async def test_unreachable_provider_is_reported_and_the_server_keeps_serving(
     tmp_path: Path,
 ) -> None:
@@ -536,6 +542,7 @@ async def test_a_download_cut_short_twice_is_reported_as_bad_audio(
     assert len(replicate.calls("GET", "/output/")) == 2
 
 
+@pytest.mark.slow
 async def test_hung_prediction_hits_the_deadline_and_is_canceled(
     replicate: FakeReplicate, tmp_path: Path
 ) -> None:
@@ -555,6 +562,7 @@ async def test_hung_prediction_hits_the_deadline_and_is_canceled(
     assert prediction.canceled
 
 
+@pytest.mark.slow
 async def test_provider_that_never_answers_hits_the_deadline(
     replicate: FakeReplicate, tmp_path: Path
 ) -> None:
@@ -585,6 +593,7 @@ async def test_client_that_disconnects_cancels_its_predictions(
     assert all(prediction.canceled for prediction in replicate.predictions.values())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("hold_s", "hang_up_after_s"),
     [(60.0, 0.05), (60.0, 1.0), (0.0, 1.0)],
@@ -615,6 +624,7 @@ async def test_a_hang_up_reaches_replicate_as_a_cancel_within_5_s_in_every_phase
 # -- secrets ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_secrets_never_reach_logs_events_or_other_hosts(
     replicate: FakeReplicate, pixazo: FakePixazo, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -687,6 +697,7 @@ def proxy_process(tmp_path: Path, *args: str, env: dict[str, str]) -> subprocess
     )
 
 
+@pytest.mark.slow
 async def test_proxy_mode_serves_without_torch_or_coqui_tts_installed(
     replicate: FakeReplicate, tmp_path: Path
 ) -> None:

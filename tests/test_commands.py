@@ -15,8 +15,8 @@ import soundfile
 from wyoming_xtts.commands import health, model, voice
 from wyoming_xtts.core.voices import VoiceLibrary
 
-from .clips import phone_recording, speechlike, write_clip, write_silence
 from .conftest import LiveServer, free_port
+from .support.clips import phone_recording, speechlike, write_clip, write_silence
 
 
 def run_voice(voices_dir: Path, *argv: str) -> int:
@@ -154,6 +154,7 @@ def say(
     return subprocess.run(command, input=stdin, capture_output=True, timeout=300, check=False)
 
 
+@pytest.mark.slow
 def test_say_writes_a_wav_file_and_to_standard_output(checkpoint_dir: Path, tmp_path: Path) -> None:
     voices = tmp_path / "voices"
     voice.main(["--voices-dir", str(voices), "add", "amy", str(write_clip(tmp_path / "a.wav"))])
@@ -173,6 +174,7 @@ def test_say_writes_a_wav_file_and_to_standard_output(checkpoint_dir: Path, tmp_
     assert to_stdout.stdout[:4] == b"RIFF" and len(to_stdout.stdout) > 1000
 
 
+@pytest.mark.slow
 def test_say_reads_ssml_and_reports_a_malformed_document(
     checkpoint_dir: Path, tmp_path: Path
 ) -> None:
@@ -190,6 +192,7 @@ def test_say_reads_ssml_and_reports_a_malformed_document(
     assert b"mismatched tag" in broken.stderr
 
 
+@pytest.mark.slow
 def test_say_reports_an_unknown_voice(checkpoint_dir: Path, tmp_path: Path) -> None:
     finished = say(checkpoint_dir, tmp_path, tmp_path, "--voice", "nobody", "Hello there.")
 

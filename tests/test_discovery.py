@@ -27,6 +27,7 @@ async def lookup(name: str) -> tuple[int | None, list[str]] | None:
     return (info.port, info.parsed_addresses()) if info else None
 
 
+@pytest.mark.slow
 async def test_announced_server_is_found_by_a_browser_and_gone_after_close() -> None:
     announcer = ZeroconfAnnouncer("xtts-test-kitchen", "127.0.0.1", 10299, interfaces=["127.0.0.1"])
     await announcer.start()
@@ -74,6 +75,7 @@ def zeroconf_server(voices_dir: Path, port: int) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.slow
 async def test_the_server_started_with_zeroconf_is_discoverable(tmp_path: Path) -> None:
     port = free_port()
     process = zeroconf_server(tmp_path, port)

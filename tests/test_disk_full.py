@@ -12,9 +12,9 @@ import pytest
 from wyoming.client import AsyncTcpClient
 from wyoming.tts import Synthesize
 
-from .clips import write_clip
 from .conftest import RecordingEngine, audio_bytes, read_until
-from .http_server import http_serving
+from .support.clips import write_clip
+from .support.http_server import http_serving
 
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 
@@ -50,6 +50,7 @@ def full_voices_dir(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(voices)], check=False)
 
 
+@pytest.mark.slow  # a real process
 def test_voice_add_onto_a_full_disk_says_so_in_one_sentence_and_leaves_nothing(
     full_voices_dir: Path, tmp_path: Path
 ) -> None:

@@ -21,10 +21,10 @@ from wyoming_xtts.core.settings import Settings
 from wyoming_xtts.core.voices import Voice
 from wyoming_xtts.text.pauses import PAUSE_SECONDS, Ending
 
-from .clips import write_clip, write_profile, zero_runs
 from .conftest import RecordingEngine, audio_bytes, event_types, read_until, serving
-from .fake_providers import FakePixazo, FakeReplicate
-from .scripted_engine import RATE, ScriptedEngine
+from .support.clips import write_clip, write_profile, zero_runs
+from .support.fake_providers import FakePixazo, FakeReplicate
+from .support.scripted_engine import RATE, ScriptedEngine
 from .test_cloud import proxy, proxy_settings
 
 SEGMENT_SECONDS = 0.3
@@ -289,6 +289,7 @@ async def test_styles_are_listed_as_speakers_and_a_request_picks_one(
     assert builtin[-1].data["code"] == "speaker-not-found"
 
 
+@pytest.mark.slow
 async def test_a_style_speaks_with_its_own_clips_through_the_local_engine(
     engine: RecordingEngine, tmp_path: Path
 ) -> None:
@@ -307,6 +308,7 @@ async def test_a_style_speaks_with_its_own_clips_through_the_local_engine(
     assert calm == calm_again and calm != plain
 
 
+@pytest.mark.slow
 async def test_prosody_rate_changes_the_length_of_the_models_audio_in_the_right_direction(
     engine: RecordingEngine, tmp_path: Path
 ) -> None:

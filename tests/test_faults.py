@@ -13,9 +13,9 @@ from wyoming.tts import Synthesize, SynthesizeVoice
 from wyoming_xtts.core.settings import Settings
 from wyoming_xtts.core.voices import VoiceLibrary
 
-from .clips import write_profile
 from .conftest import event_types, make_local_engine, read_until, serving
-from .scripted_engine import RATE, ScriptedEngine
+from .support.clips import write_profile
+from .support.scripted_engine import RATE, ScriptedEngine
 
 
 @dataclass
@@ -68,6 +68,7 @@ async def test_a_fault_mid_response_closes_it_with_an_error_and_the_next_request
     assert event_types(after) == ["audio-start", "audio-chunk", "audio-stop"]
 
 
+@pytest.mark.slow
 async def test_two_first_requests_for_a_profile_compute_its_conditioning_once(
     checkpoint_dir: Path, tmp_path: Path
 ) -> None:

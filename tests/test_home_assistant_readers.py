@@ -24,11 +24,11 @@ from wyoming_xtts.core.settings import Settings
 from wyoming_xtts.core.voices import Voice
 from wyoming_xtts.server import create_cloud_engine
 
-from . import home_assistant
-from .clips import write_profile
 from .conftest import read_until, serving
-from .fake_providers import REPLICATE_TOKEN, FakeReplicate
-from .scripted_engine import ScriptedEngine
+from .support import home_assistant
+from .support.clips import write_profile
+from .support.fake_providers import REPLICATE_TOKEN, FakeReplicate
+from .support.scripted_engine import ScriptedEngine
 
 SENTENCE = "The washing machine is done."
 HUGE = "x" * 300_000  # past the 256 KiB an event's data may hold
@@ -110,8 +110,21 @@ def test_every_error_code_a_request_can_meet_is_covered() -> None:
     assert covered | NOT_CONNECTION_LEVEL == set(ErrorCode)
 
 
+FAST_CASES = {ErrorCode.VOICE_NOT_FOUND, ErrorCode.SYNTHESIS_FAILED, ErrorCode.PROVIDER_AUTH}
+"""A request error, an engine error and a provider error stay in the fast tier; every case
+stops a Replicate stand-in (about 0.5 s), so the other codes are marked slow."""
+
+
 @pytest.mark.parametrize("path", ["plain", "streaming"])
-@pytest.mark.parametrize("case", CASES, ids=[case.code.value for case in CASES])
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(
+            case, id=case.code.value, marks=() if case.code in FAST_CASES else pytest.mark.slow
+        )
+        for case in CASES
+    ],
+)
 async def test_home_assistant_stops_waiting_within_a_second_of_any_error(
     case: Case, path: str, tmp_path: Path
 ) -> None:

@@ -17,9 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .clips import write_profile
 from .conftest import free_port, wait_for_port
-from .fake_providers import REPLICATE_TOKEN, FakeReplicate
+from .support.clips import write_profile
+from .support.fake_providers import REPLICATE_TOKEN, FakeReplicate
+
+pytestmark = pytest.mark.slow  # hypothesis storms against a server process: ~16 s
 
 MEMORY_GROWTH_LIMIT_MB = 150
 

@@ -17,9 +17,9 @@ from wyoming_xtts.text.languages import XTTS_CHAR_LIMITS
 from wyoming_xtts.text.segmentation import Segment, reply_segments, segment_limits
 from wyoming_xtts.text.spoken_forms import speakable
 
-from .chunking import random_chunking
-from .clips import write_profile
 from .conftest import BUILTIN_SPEAKERS, DETECTOR, LiveServer, read_until
+from .support.chunking import random_chunking
+from .support.clips import write_profile
 
 DATA = Path(__file__).parent / "data"
 SHORT_SENTENCES: dict[str, list[str]] = tomllib.loads((DATA / "short_sentences.toml").read_text())
@@ -181,6 +181,7 @@ async def test_profile_can_turn_detection_off(live_server: LiveServer) -> None:
     assert live_server.engine.spoken_in == ["de"]
 
 
+@pytest.mark.slow
 async def test_builtin_speaker_speaks_the_language_of_the_text(live_server: LiveServer) -> None:
     replies = [
         await speak(live_server, text, BUILTIN_SPEAKERS[0])

@@ -15,9 +15,9 @@ from wyoming_xtts.core.engine import EngineUnavailableError
 from wyoming_xtts.core.voices import Voice, VoiceLibrary
 from wyoming_xtts.engines.local.engine import XttsEngine
 
-from .clips import write_clip, write_profile
 from .conftest import BUILTIN_SPEAKERS, make_local_engine
-from .xtts_checkpoint import build_checkpoint
+from .support.clips import write_clip, write_profile
+from .support.xtts_checkpoint import build_checkpoint
 
 
 async def speak(
@@ -61,6 +61,7 @@ async def test_engine_streams_float_audio_at_24khz_in_several_pieces(
     assert sum(piece.size for piece in pieces) == pytest.approx(21 * 1024 * 24000 / 22050, rel=0.05)
 
 
+@pytest.mark.slow
 async def test_builtin_speakers_come_from_speakers_file_and_speak_every_language(
     checkpoint_dir: Path, tmp_path: Path
 ) -> None:
@@ -101,6 +102,7 @@ async def test_checkpoint_missing_a_file_fails_with_a_message_naming_it(
     await engine.close()
 
 
+@pytest.mark.slow
 async def test_conditioning_is_computed_once_then_served_from_memory_and_disk(
     checkpoint_dir: Path, tmp_path: Path, voices_dir: Path
 ) -> None:
@@ -122,6 +124,7 @@ async def test_conditioning_is_computed_once_then_served_from_memory_and_disk(
     assert list((data_dir / "latents").glob("*.tmp")) == []
 
 
+@pytest.mark.slow
 async def test_changed_clip_gets_new_conditioning(
     checkpoint_dir: Path, tmp_path: Path, voices_dir: Path
 ) -> None:
@@ -138,6 +141,7 @@ async def test_changed_clip_gets_new_conditioning(
     assert len(list((tmp_path / "data" / "latents").glob("*.npz"))) == 2
 
 
+@pytest.mark.slow
 async def test_corrupt_cache_file_is_detected_and_rebuilt(
     checkpoint_dir: Path, tmp_path: Path, voices_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -161,6 +165,7 @@ async def test_corrupt_cache_file_is_detected_and_rebuilt(
         assert rebuilt["speaker_embedding"].shape == (1, 512, 1)
 
 
+@pytest.mark.slow
 async def test_conditioning_settings_are_part_of_the_cache_key(
     checkpoint_dir: Path, tmp_path: Path, voices_dir: Path
 ) -> None:
@@ -183,6 +188,7 @@ async def test_conditioning_settings_are_part_of_the_cache_key(
     assert len(list((data_dir / "latents").glob("*.npz"))) == 2
 
 
+@pytest.mark.slow
 async def test_closing_the_stream_early_stops_generation(
     checkpoint_dir: Path, tmp_path: Path, voices_dir: Path
 ) -> None:
@@ -197,6 +203,7 @@ async def test_closing_the_stream_early_stops_generation(
     assert first.size > 0 and after.size > 0
 
 
+@pytest.mark.slow
 async def test_a_fixed_seed_makes_a_segment_sound_the_same_every_time(
     checkpoint_dir: Path, tmp_path: Path
 ) -> None:
@@ -235,6 +242,7 @@ def immutable_release_checkpoint(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["chattr", "-i", str(model_file)], check=False)
 
 
+@pytest.mark.slow
 async def test_a_read_only_release_checkpoint_loads_through_a_writable_copy(
     immutable_release_checkpoint: Path, tmp_path: Path, voices_dir: Path
 ) -> None:

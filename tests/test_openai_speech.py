@@ -22,10 +22,10 @@ from wyoming_xtts.core.errors import ErrorCode
 from wyoming_xtts.doors.http.encoding import FORMATS
 from wyoming_xtts.doors.http.problems import HttpCode, HttpProblem
 
-from .clips import write_profile
 from .conftest import RecordingEngine, audio_bytes, read_until
-from .http_server import HttpUnderTest, http_serving
-from .scripted_engine import RATE, ScriptedEngine
+from .support.clips import write_profile
+from .support.http_server import HttpUnderTest, http_serving
+from .support.scripted_engine import RATE, ScriptedEngine
 
 
 @dataclass
@@ -71,7 +71,10 @@ def decoded_seconds(data: bytes, fmt: str) -> tuple[float, int]:
     return samples / frames[0].sample_rate, frames[0].sample_rate
 
 
-@pytest.mark.parametrize("fmt", list(FORMATS))
+@pytest.mark.parametrize(
+    "fmt",  # mp3 (the OpenAI default) stays fast; each format takes ~2 s
+    [pytest.param(fmt, marks=() if fmt == "mp3" else pytest.mark.slow) for fmt in FORMATS],
+)
 async def test_the_openai_client_gets_each_format_streamed_and_it_decodes_to_the_speech(
     server: HttpUnderTest, engine: RecordingEngine, fmt: str
 ) -> None:
@@ -97,6 +100,7 @@ async def test_the_openai_client_gets_each_format_streamed_and_it_decodes_to_the
         assert rate == 24_000 and np.abs(samples).max() > 0.0
 
 
+@pytest.mark.slow
 async def test_a_seeded_voice_sounds_byte_for_byte_the_same_over_http_as_over_wyoming(
     engine: RecordingEngine, tmp_path: Path
 ) -> None:
@@ -114,6 +118,7 @@ async def test_a_seeded_voice_sounds_byte_for_byte_the_same_over_http_as_over_wy
     assert response.content == over_wyoming
 
 
+@pytest.mark.slow
 async def test_the_first_audio_arrives_before_the_last_sentence_is_spoken(
     server: HttpUnderTest, engine: RecordingEngine
 ) -> None:
@@ -366,6 +371,7 @@ class SlowEngine(ScriptedEngine):
             yield np.full(RATE // 20, 0.1, np.float32)
 
 
+@pytest.mark.slow
 async def test_more_speech_requests_than_the_door_runs_at_once_are_refused_with_429(
     tmp_path: Path,
 ) -> None:

@@ -2,6 +2,7 @@
 
 import asyncio
 
+import pytest
 from wyoming.audio import AudioChunk, AudioStart
 from wyoming.error import Error
 from wyoming.event import Event
@@ -15,8 +16,8 @@ from wyoming.tts import (
     SynthesizeVoice,
 )
 
-from .clips import write_profile, write_silence
 from .conftest import BUILTIN_SPEAKERS, LiveServer, audio_bytes, event_types, read_until
+from .support.clips import write_profile, write_silence
 
 ALICE = SynthesizeVoice(name="alice")
 TWO_SENTENCES = "The washing machine has finished its cycle. Please empty it before the evening."
@@ -100,6 +101,7 @@ async def test_plain_synthesize_answers_one_audio_start_chunks_and_one_audio_sto
     ]
 
 
+@pytest.mark.slow
 async def test_home_assistant_stream_speaks_once_and_ends_with_synthesize_stopped(
     live_server: LiveServer,
 ) -> None:
@@ -195,6 +197,7 @@ async def test_two_clients_are_served_at_once_each_with_whole_responses(
     assert len(audio_bytes(results[0])) == len(audio_bytes(results[1])) > 0
 
 
+@pytest.mark.slow
 async def test_a_short_request_waits_for_at_most_one_segment_of_a_long_one(
     live_server: LiveServer,
 ) -> None:
@@ -213,6 +216,7 @@ async def test_a_short_request_waits_for_at_most_one_segment_of_a_long_one(
     assert live_server.engine.finished.index("A short reply in between.") <= 2
 
 
+@pytest.mark.slow
 async def test_describe_is_answered_while_another_client_is_synthesizing(
     live_server: LiveServer,
 ) -> None:

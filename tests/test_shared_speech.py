@@ -14,9 +14,9 @@ from wyoming.tts import Synthesize, SynthesizeVoice
 
 from wyoming_xtts.core.settings import Settings
 
-from .clips import write_profile
 from .conftest import audio_bytes, read_until, serving
-from .scripted_engine import RATE, ScriptedEngine
+from .support.clips import write_profile
+from .support.scripted_engine import RATE, ScriptedEngine
 
 ANNOUNCEMENT = "The washing machine is done."
 PIECES = 10

@@ -13,8 +13,8 @@ from wyoming_xtts.server import build_core
 from wyoming_xtts.text.pauses import PAUSE_SECONDS, Ending
 from wyoming_xtts.text.speech_budget import max_speech_seconds
 
-from .clips import write_profile
-from .scripted_engine import RATE, ScriptedEngine
+from .support.clips import write_profile
+from .support.scripted_engine import RATE, ScriptedEngine
 
 SENTENCE_PAUSE_SECONDS = PAUSE_SECONDS[Ending.SENTENCE]
 

@@ -23,10 +23,10 @@ from wyoming_xtts.engines.local.xtts_stream import (
 )
 from wyoming_xtts.text.speech_budget import max_speech_seconds
 
-from .clips import write_profile
 from .conftest import make_local_engine
-from .sentences import CollectingSink, speak_directly
-from .xtts_checkpoint import CheckpointShape, build_checkpoint
+from .support.clips import write_profile
+from .support.sentences import CollectingSink, speak_directly
+from .support.xtts_checkpoint import CheckpointShape, build_checkpoint
 
 SEEDED = GenerationSettings(seed=7)
 
@@ -81,7 +81,12 @@ def decode_whole(model: Xtts, latents: torch.Tensor, speaker: torch.Tensor, spee
 
 @pytest.mark.parametrize(
     ("length", "sizes", "speed"),
-    [(37, [8, 8, 16, 32], 1.0), (120, [3, 5, 48], 1.0), (61, [8, 20], 1.3), (50, [1, 7], 0.8)],
+    [
+        (37, [8, 8, 16, 32], 1.0),
+        pytest.param(120, [3, 5, 48], 1.0, marks=pytest.mark.slow),  # 2-7 s each
+        pytest.param(61, [8, 20], 1.3, marks=pytest.mark.slow),
+        pytest.param(50, [1, 7], 0.8, marks=pytest.mark.slow),
+    ],
 )
 def test_pieces_join_into_exactly_the_audio_of_one_whole_decode(
     model: Xtts, length: int, sizes: list[int], speed: float
@@ -99,6 +104,7 @@ def test_pieces_join_into_exactly_the_audio_of_one_whole_decode(
     assert sum(1 for piece in pieces if piece.size) >= 3  # it really came in pieces
 
 
+@pytest.mark.slow
 def test_the_last_piece_is_complete_when_no_latent_came_after_the_previous_one(
     model: Xtts,
 ) -> None:
@@ -117,6 +123,7 @@ def test_the_last_piece_is_complete_when_no_latent_came_after_the_previous_one(
     assert np.concatenate(pieces).shape == decode_whole(model, latents, speaker, 1.0).shape
 
 
+@pytest.mark.slow
 def test_less_decoder_context_than_the_receptive_field_leaves_seams(
     model: Xtts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -143,6 +150,7 @@ def test_pieces_start_small_and_grow_with_the_audio_already_sent() -> None:
     assert max(sizes) == 48
 
 
+@pytest.mark.slow
 async def test_the_piece_sizes_never_change_the_audio(checkpoint_dir: Path, tmp_path: Path) -> None:
     voice = seeded_voice(tmp_path / "voices")
     text = "The same sentence, spoken twice."
@@ -204,6 +212,7 @@ def test_only_the_gpt_runs_in_the_reduced_precision_context(model: Xtts) -> None
     assert np.isfinite(np.concatenate(pieces)).all() and np.concatenate(pieces).size > 0
 
 
+@pytest.mark.slow
 async def test_generation_stops_at_the_texts_speech_budget_not_the_models_cap(
     tmp_path: Path,
 ) -> None:
@@ -221,6 +230,7 @@ async def test_generation_stops_at_the_texts_speech_budget_not_the_models_cap(
     assert 0 < seconds <= max_speech_seconds(text, "en") + SECONDS_PER_TOKEN
 
 
+@pytest.mark.slow
 async def test_int8_mode_quantises_the_gpt_and_still_speaks(
     checkpoint_dir: Path, tmp_path: Path
 ) -> None:

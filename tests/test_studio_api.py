@@ -20,9 +20,9 @@ from wyoming.tts import Synthesize
 from wyoming_xtts.core.voices import VoiceLibrary
 from wyoming_xtts.doors.http.uploads import UploadLimits
 
-from .clips import phone_recording, write_clip, write_silence
 from .conftest import RecordingEngine, audio_bytes, read_until
-from .http_server import HttpUnderTest, http_serving
+from .support.clips import phone_recording, write_clip, write_silence
+from .support.http_server import HttpUnderTest, http_serving
 
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 
@@ -56,6 +56,7 @@ async def wyoming_voice_names(server: HttpUnderTest) -> list[str]:
                 return [voice.name for voice in info.tts[0].voices]
 
 
+@pytest.mark.slow
 async def test_a_voice_made_from_uploads_is_offered_over_wyoming_at_the_next_describe(
     studio: HttpUnderTest, tmp_path: Path
 ) -> None:

@@ -28,10 +28,10 @@ from playwright.async_api import (
 from wyoming.client import AsyncTcpClient
 from wyoming.info import Describe, Info
 
-from .clips import write_clip, write_silence
 from .conftest import RecordingEngine, read_until
-from .http_server import HttpUnderTest, http_serving
-from .ingress_proxy import ingress_proxy
+from .support.clips import write_clip, write_silence
+from .support.http_server import HttpUnderTest, http_serving
+from .support.ingress_proxy import ingress_proxy
 
 CHROMIUM = Path("/usr/bin/chromium")
 DESKTOP = {"width": 1280, "height": 900}
@@ -212,6 +212,7 @@ async def start_new_voice(page: Page, name: str) -> None:
     await page.locator("#nv-name").fill(name)
 
 
+@pytest.mark.slow
 async def test_a_voice_made_from_an_uploaded_clip_can_be_heard_edited_and_removed(
     studio: Studio, browsing: Callable[..., Awaitable[Page]], tmp_path: Path
 ) -> None:
@@ -313,6 +314,7 @@ def style_entry(page: Page, voice: str, style: str) -> Locator:
     return card(page, voice).locator(f'.style[data-style="{style}"]')
 
 
+@pytest.mark.slow
 async def test_a_style_is_added_from_a_checked_clip_heard_and_removed_after_a_confirmation(
     studio: Studio, browsing: Callable[..., Awaitable[Page]], tmp_path: Path
 ) -> None:
@@ -405,6 +407,7 @@ async def test_a_style_is_added_from_a_checked_clip_heard_and_removed_after_a_co
     await expect(page.locator(".message.error p")).to_have_text(expected)
 
 
+@pytest.mark.slow
 async def test_unusable_clips_are_refused_with_their_reason_and_nothing_can_be_saved_from_them(
     studio: Studio, browsing: Callable[..., Awaitable[Page]], tmp_path: Path
 ) -> None:
@@ -447,6 +450,7 @@ async def test_unusable_clips_are_refused_with_their_reason_and_nothing_can_be_s
     assert not (studio.server.voices_dir / "tester").exists()
 
 
+@pytest.mark.slow
 async def test_a_recording_from_the_microphone_stops_by_itself_and_is_checked(
     studio: Studio, browsing: Callable[..., Awaitable[Page]]
 ) -> None:
@@ -496,6 +500,7 @@ async def focus_ring(page: Page) -> str:
     return str(await page.evaluate("getComputedStyle(document.activeElement).outlineStyle"))
 
 
+@pytest.mark.slow
 async def test_the_studio_works_with_the_keyboard_alone_and_on_a_phone(
     studio: Studio, browsing: Callable[..., Awaitable[Page]], tmp_path: Path
 ) -> None:
@@ -572,6 +577,7 @@ async def test_a_failure_is_shown_as_the_servers_sentence(
     await expect(message).to_have_text(expected)
 
 
+@pytest.mark.slow
 async def test_when_voices_cannot_be_changed_the_page_says_why_and_still_plays_them(
     studio: Studio, browsing: Callable[..., Awaitable[Page]]
 ) -> None:
@@ -596,6 +602,7 @@ async def test_when_voices_cannot_be_changed_the_page_says_why_and_still_plays_t
     await side_played(page, "a", "alice")
 
 
+@pytest.mark.slow
 async def test_over_plain_http_on_the_home_network_files_work_and_recording_says_why_not(
     studio: Studio, browsing: Callable[..., Awaitable[Page]], tmp_path: Path
 ) -> None:
@@ -613,6 +620,7 @@ async def test_over_plain_http_on_the_home_network_files_work_and_recording_says
     await expect(card(page, "homenet")).to_be_visible()
 
 
+@pytest.mark.slow
 async def test_with_a_token_the_studio_opens_only_after_signing_in(
     engine: RecordingEngine, browsing: Callable[..., Awaitable[Page]], tmp_path: Path
 ) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from wyoming_xtts.text.segmentation import SentenceStream, segment_limits, split_long
 
-from .chunking import random_chunking
+from .support.chunking import random_chunking
 
 REPLY = (
     "Good morning! The washing machine finished at 7.45 am. Dr. Smith called about the "

@@ -8,7 +8,7 @@ import pytest
 
 from wyoming_xtts.text.cleanup import SpeechTextCleaner
 
-from .chunking import random_chunking
+from .support.chunking import random_chunking
 
 REPLIES = [
     reply["text"]

@@ -7,7 +7,7 @@ import pytest
 from wyoming_xtts.core.generation import GenerationSettings
 from wyoming_xtts.core.voices import VoiceLibrary, is_valid_voice_name
 
-from .clips import write_clip, write_profile, write_silence
+from .support.clips import write_clip, write_profile, write_silence
 
 
 def scan_one(voices_dir: Path):

@@ -37,9 +37,9 @@ from wyoming.audio import AudioChunk, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.tts import Synthesize, SynthesizeVoice
 
-from tests.fake_providers import REPLICATE_TOKEN, FakeReplicate
+from tests.support.fake_providers import REPLICATE_TOKEN, FakeReplicate
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ADDON = REPO / "homeassistant-addon"
 BASE_IMAGE = "localhost/wyoming-xtts-base:bookworm"
 SERVER_PORT = 10200
@@ -303,7 +303,7 @@ def check_proxy_image(image: str) -> None:
 
 
 def check_local_image(image: str) -> None:
-    from tests.xtts_checkpoint import build_checkpoint
+    from tests.support.xtts_checkpoint import build_checkpoint
 
     with tempfile.TemporaryDirectory(prefix="checkpoint-", dir=_scratch()) as scratch:
         checkpoint = build_checkpoint(Path(scratch) / "XTTS-v2", pickled_config=True)

@@ -12,8 +12,8 @@ from wyoming_xtts.doors.http.server import serving_http
 from wyoming_xtts.doors.wyoming.server import handler_factory
 from wyoming_xtts.server import build_core
 
+from ..conftest import DETECTOR, RecordingEngine
 from .clips import write_profile
-from .conftest import DETECTOR, RecordingEngine
 from .net import free_port
 
 
