@@ -1,6 +1,7 @@
 """Shared fixtures: a random-initialised XTTS checkpoint, one loaded engine, live servers."""
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -229,3 +230,27 @@ def make_local_engine(checkpoint: Path, data_dir: Path, **options: Any) -> "Xtts
         schedule=ChunkSchedule(first_tokens=defaults.first_chunk_tokens),
     )
     return XttsEngine(replace(config, **options))
+
+
+class Computations(logging.Handler):
+    """The voices whose conditioning the local engine computed (its log says so each time)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.voices: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("Computing conditioning latents"):
+            self.voices.append(record.getMessage().rsplit(" ", 1)[-1])
+
+
+@pytest.fixture
+def conditioning_computations() -> Iterator[Computations]:
+    """Counts conditioning computations, not found in either of the engine's caches."""
+    logger = logging.getLogger("wyoming_xtts.engines.local.conditioning")
+    counter, level = Computations(), logger.level
+    logger.addHandler(counter)
+    logger.setLevel(logging.INFO)
+    yield counter
+    logger.removeHandler(counter)
+    logger.setLevel(level)

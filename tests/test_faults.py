@@ -13,7 +13,7 @@ from wyoming.tts import Synthesize, SynthesizeVoice
 from wyoming_xtts.core.settings import Settings
 from wyoming_xtts.core.voices import VoiceLibrary
 
-from .conftest import event_types, make_local_engine, read_until, serving
+from .conftest import Computations, event_types, make_local_engine, read_until, serving
 from .support.clips import write_profile
 from .support.scripted_engine import RATE, ScriptedEngine
 
@@ -70,7 +70,7 @@ async def test_a_fault_mid_response_closes_it_with_an_error_and_the_next_request
 
 @pytest.mark.slow
 async def test_two_first_requests_for_a_profile_compute_its_conditioning_once(
-    checkpoint_dir: Path, tmp_path: Path
+    checkpoint_dir: Path, tmp_path: Path, conditioning_computations: Computations
 ) -> None:
     write_profile(tmp_path / "voices", "alice", 'languages = ["en"]\n', clips=2)
     profile = VoiceLibrary(tmp_path / "voices", "en").find("alice")
@@ -87,4 +87,4 @@ async def test_two_first_requests_for_a_profile_compute_its_conditioning_once(
     await engine.close()
 
     assert all(sizes)
-    assert engine.conditioning_computed == 1
+    assert conditioning_computations.voices == ["alice"]

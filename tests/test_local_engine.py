@@ -15,7 +15,7 @@ from wyoming_xtts.core.engine import EngineUnavailableError
 from wyoming_xtts.core.voices import Voice, VoiceLibrary
 from wyoming_xtts.engines.local.engine import XttsEngine
 
-from .conftest import BUILTIN_SPEAKERS, make_local_engine
+from .conftest import BUILTIN_SPEAKERS, Computations, make_local_engine
 from .support.clips import write_clip, write_profile
 from .support.xtts_checkpoint import build_checkpoint
 
@@ -104,7 +104,10 @@ async def test_checkpoint_missing_a_file_fails_with_a_message_naming_it(
 
 @pytest.mark.slow
 async def test_conditioning_is_computed_once_then_served_from_memory_and_disk(
-    checkpoint_dir: Path, tmp_path: Path, voices_dir: Path
+    checkpoint_dir: Path,
+    tmp_path: Path,
+    voices_dir: Path,
+    conditioning_computations: Computations,
 ) -> None:
     data_dir = tmp_path / "data"
     first = make_local_engine(checkpoint_dir, data_dir)
@@ -112,21 +115,25 @@ async def test_conditioning_is_computed_once_then_served_from_memory_and_disk(
     await speak(first, profile_voice(voices_dir))
     await speak(first, profile_voice(voices_dir))
     await first.close()
+    computed_by_first = len(conditioning_computations.voices)
 
     restarted = make_local_engine(checkpoint_dir, data_dir)
     await restarted.start()
     await speak(restarted, profile_voice(voices_dir))
     await restarted.close()
 
-    assert first.conditioning_computed == 1
-    assert restarted.conditioning_computed == 0
+    assert computed_by_first == 1
+    assert len(conditioning_computations.voices) == 1, "the restarted engine read the disk"
     assert len(list((data_dir / "latents").glob("*.npz"))) == 1
     assert list((data_dir / "latents").glob("*.tmp")) == []
 
 
 @pytest.mark.slow
 async def test_changed_clip_gets_new_conditioning(
-    checkpoint_dir: Path, tmp_path: Path, voices_dir: Path
+    checkpoint_dir: Path,
+    tmp_path: Path,
+    voices_dir: Path,
+    conditioning_computations: Computations,
 ) -> None:
     engine = make_local_engine(checkpoint_dir, tmp_path / "data")
     await engine.start()
@@ -137,13 +144,17 @@ async def test_changed_clip_gets_new_conditioning(
     await speak(engine, profile_voice(voices_dir))
     await engine.close()
 
-    assert engine.conditioning_computed == 2
+    assert len(conditioning_computations.voices) == 2
     assert len(list((tmp_path / "data" / "latents").glob("*.npz"))) == 2
 
 
 @pytest.mark.slow
 async def test_corrupt_cache_file_is_detected_and_rebuilt(
-    checkpoint_dir: Path, tmp_path: Path, voices_dir: Path, caplog: pytest.LogCaptureFixture
+    checkpoint_dir: Path,
+    tmp_path: Path,
+    voices_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+    conditioning_computations: Computations,
 ) -> None:
     data_dir = tmp_path / "data"
     engine = make_local_engine(checkpoint_dir, data_dir)
@@ -154,12 +165,13 @@ async def test_corrupt_cache_file_is_detected_and_rebuilt(
     cache_file.write_bytes(cache_file.read_bytes()[:100])  # as after a power cut mid-write
 
     restarted = make_local_engine(checkpoint_dir, data_dir)
+    conditioning_computations.voices.clear()
     await restarted.start()
     with caplog.at_level(logging.WARNING):
         await speak(restarted, profile_voice(voices_dir))
     await restarted.close()
 
-    assert restarted.conditioning_computed == 1
+    assert len(conditioning_computations.voices) == 1
     assert any("unreadable" in record.message for record in caplog.records)
     with np.load(cache_file) as rebuilt:
         assert rebuilt["speaker_embedding"].shape == (1, 512, 1)
@@ -167,7 +179,10 @@ async def test_corrupt_cache_file_is_detected_and_rebuilt(
 
 @pytest.mark.slow
 async def test_conditioning_settings_are_part_of_the_cache_key(
-    checkpoint_dir: Path, tmp_path: Path, voices_dir: Path
+    checkpoint_dir: Path,
+    tmp_path: Path,
+    voices_dir: Path,
+    conditioning_computations: Computations,
 ) -> None:
     data_dir = tmp_path / "data"
     engine = make_local_engine(checkpoint_dir, data_dir)
@@ -180,11 +195,12 @@ async def test_conditioning_settings_are_part_of_the_cache_key(
     config["gpt_cond_len"] = 6
     (changed / "config.json").write_text(json.dumps(config))
     other = make_local_engine(changed, data_dir)
+    conditioning_computations.voices.clear()
     await other.start()
     await speak(other, profile_voice(voices_dir))
     await other.close()
 
-    assert other.conditioning_computed == 1
+    assert len(conditioning_computations.voices) == 1
     assert len(list((data_dir / "latents").glob("*.npz"))) == 2
 
 

@@ -76,8 +76,6 @@ class ConditioningCache:
         self._params = params
         self._compute = compute
         self._memory: dict[str, tuple[tuple[tuple[str, int, int], ...], Conditioning]] = {}
-        self.computed = 0
-        """How many times conditioning was computed (not found in either cache)."""
 
     def get(self, voice: Voice) -> Conditioning:
         """Conditioning for a profile voice; raises OSError/ValueError for unusable clips."""
@@ -93,9 +91,9 @@ class ConditioningCache:
         path = self._directory / f"{key}.npz"
         conditioning = self._load(path)
         if conditioning is None:
+            # Seconds on a CPU: worth a line, so a slow first reply in a new voice is explained.
             _LOGGER.info("Computing conditioning latents for voice %s", voice.key)
             conditioning = self._compute(voice.clips)
-            self.computed += 1
             self._store(path, conditioning)
         self._memory[voice.key] = (signature, conditioning)
         return conditioning

@@ -146,11 +146,6 @@ class XttsEngine:
         return 1
 
     @property
-    def conditioning_computed(self) -> int:
-        """How many times conditioning was computed rather than found in a cache."""
-        return self._cache.computed if self._cache else 0
-
-    @property
     def cache_identity(self) -> str | None:
         return self._cache_identity
 
