@@ -14,7 +14,7 @@ from wyoming.client import AsyncClient, AsyncTcpClient
 from wyoming.event import Event
 from wyoming.server import AsyncTcpServer
 
-from wyoming_xtts.core.engine import EngineInfo
+from wyoming_xtts.core.engine import EngineHealth, EngineInfo
 from wyoming_xtts.core.settings import Settings
 from wyoming_xtts.core.voices import Voice
 from wyoming_xtts.doors.wyoming.server import handler_factory
@@ -88,6 +88,9 @@ class RecordingEngine:
     @property
     def max_concurrency(self) -> int:
         return self.inner.max_concurrency  # type: ignore[attr-defined]
+
+    def health(self) -> EngineHealth:
+        return self.inner.health()  # type: ignore[attr-defined, no-any-return]
 
     @property
     def segments_in_flight(self) -> int:

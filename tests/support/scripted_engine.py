@@ -3,7 +3,7 @@
 
 from collections.abc import Sequence
 
-from wyoming_xtts.core.engine import EngineInfo
+from wyoming_xtts.core.engine import READY, EngineHealth, EngineInfo
 
 RATE = 24_000
 
@@ -17,6 +17,9 @@ class ScriptedEngine:
     max_concurrency = 1
     segments_in_flight = 1
     cache_identity: str | None = None
+
+    def health(self) -> EngineHealth:
+        return READY
 
     async def start(self) -> None:
         """Nothing to load."""

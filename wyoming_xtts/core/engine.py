@@ -10,6 +10,7 @@ conversion to PCM and chunking for the wire happen once, outside the engines.
 
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Literal, Protocol, get_args
 
 import numpy as np
@@ -24,6 +25,45 @@ PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 
 class EngineUnavailableError(Exception):
     """The engine cannot start; the message is one sentence telling the user what to do."""
+
+
+class Readiness(StrEnum):
+    """Whether an engine can speak now."""
+
+    READY = "ready"
+    """Loaded (or connected) and speaking."""
+
+    UNLOADED = "unloaded"
+    """Handed its memory back on purpose (`--unload-after`); loads again on the next request.
+    Healthy: it can speak, after a wait."""
+
+    DEGRADED = "degraded"
+    """The primary engine cannot speak but a fallback engine can: healthy, with a reason."""
+
+    FAILED = "failed"
+    """It cannot speak: the model failed to load, the provider refuses the credentials or
+    has no credit. Unhealthy until a request succeeds again."""
+
+
+@dataclass(frozen=True)
+class EngineHealth:
+    """What `wyoming-xtts health` (and so Docker's HEALTHCHECK and the add-on's watchdog)
+    reports about the engine."""
+
+    readiness: Readiness
+    """Whether it can speak now."""
+
+    detail: str = ""
+    """Why, in one sentence, when it is not simply ready."""
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the server can speak (perhaps after a load, or through its fallback)."""
+        return self.readiness is not Readiness.FAILED
+
+
+READY = EngineHealth(Readiness.READY)
+"""The health of an engine with nothing to report."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +116,9 @@ class Engine(Protocol):
         """Identifies everything in the engine that shapes its audio (weights, precision,
         device), so finished audio can be kept; None when its audio cannot be repeated
         exactly (cloud providers take no seed)."""
+
+    def health(self) -> EngineHealth:
+        """Whether it can speak now; cheap (asked by every health check), never blocking."""
 
     async def start(self) -> None:
         """Load the model or open connections; raises with a clear message when it cannot."""

@@ -20,7 +20,7 @@ from ..text.segmentation import Segment
 from ..text.speech_budget import max_speech_seconds
 from .audio import PcmChunker, to_pcm16
 from .audio_cache import AudioCache
-from .engine import Engine
+from .engine import Engine, EngineHealth
 from .errors import ErrorCode, SpeechError
 from .shared_segments import SharedSegment
 from .speech_parts import Part, Pause, Spoken, VoiceResolver, plain_parts, ssml_parts
@@ -71,6 +71,10 @@ class SpeakingService:
     def sample_rate(self) -> int:
         """Rate of the PCM this service produces."""
         return self.engine.sample_rate
+
+    def health(self) -> EngineHealth:
+        """Whether the engine behind this service can speak now."""
+        return self.engine.health()
 
     def _check_language(self, voice: Voice, language: str) -> None:
         if language not in self.engine.languages:

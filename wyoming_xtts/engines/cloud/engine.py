@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 
 from ...core.audio import XTTS_OUTPUT_RATE, normalize_loudness
-from ...core.engine import EngineInfo
+from ...core.engine import READY, EngineHealth, EngineInfo, Readiness
 from ...core.errors import ErrorCode, SpeechError
 from ...core.voices import Voice
 from ...text.languages import XTTS_LANGUAGES
@@ -93,6 +93,10 @@ class CloudProvider(Protocol):
         """Wait briefly for any cleanup requests still in flight."""
 
 
+_ACCOUNT_REFUSALS = frozenset({ErrorCode.PROVIDER_AUTH, ErrorCode.PROVIDER_BALANCE})
+"""Failures that no request can get past: the server cannot speak until they are mended."""
+
+
 class CloudEngine:
     """The `Engine` for a cloud XTTS-v2 provider."""
 
@@ -100,6 +104,8 @@ class CloudEngine:
         self._provider = provider
         self._settings = settings
         self._client: httpx.AsyncClient | None = None
+        self._refusal: SpeechError | None = None
+        """The last refusal of the account itself (credentials, credit), until a success."""
 
     @property
     def info(self) -> EngineInfo:
@@ -130,6 +136,11 @@ class CloudEngine:
     def cache_identity(self) -> None:
         return None  # the providers take no seed: no two readings are the same
 
+    def health(self) -> EngineHealth:
+        if self._refusal is not None:
+            return EngineHealth(Readiness.FAILED, self._refusal.message)
+        return READY
+
     async def start(self) -> None:
         # Replicate may hold a create request open for up to 60 s (`Prefer: wait`).
         timeout = httpx.Timeout(connect=10.0, read=75.0, write=30.0, pool=None)
@@ -154,10 +165,15 @@ class CloudEngine:
         try:
             async with asyncio.timeout(self._settings.timeout_s):
                 audio = await self._provider.render(self._client, job)
+        except SpeechError as err:
+            if err.code in _ACCOUNT_REFUSALS:
+                self._refusal = err
+            raise
         except TimeoutError:
             raise SpeechError(
                 ErrorCode.PROVIDER_TIMEOUT,
                 f"{self._provider.name} did not deliver audio within "
                 f"{self._settings.timeout_s:g} s (--provider-timeout).",
             ) from None
+        self._refusal = None
         yield normalize_loudness(audio, XTTS_OUTPUT_RATE)

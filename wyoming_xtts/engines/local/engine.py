@@ -22,7 +22,14 @@ import torch
 from TTS.tts.models.xtts import Xtts
 
 from ...core.audio import XTTS_OUTPUT_RATE, XTTS_REFERENCE_RATE, load_clip
-from ...core.engine import EngineInfo, EngineUnavailableError, Precision
+from ...core.engine import (
+    READY,
+    EngineHealth,
+    EngineInfo,
+    EngineUnavailableError,
+    Precision,
+    Readiness,
+)
 from ...core.errors import ErrorCode, SpeechError
 from ...core.voices import Voice
 from ...text.languages import XTTS_LANGUAGES
@@ -148,6 +155,11 @@ class XttsEngine:
     @property
     def cache_identity(self) -> str | None:
         return self._cache_identity
+
+    def health(self) -> EngineHealth:
+        if self._model is None:
+            return EngineHealth(Readiness.FAILED, "The model is not loaded.")
+        return READY
 
     async def start(self) -> None:
         await asyncio.wrap_future(self._executor.submit(self._load))
