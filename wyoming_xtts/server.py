@@ -2,8 +2,9 @@
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from contextlib import AsyncExitStack
+import signal
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from .core.audio_cache import AudioCache
 from .core.catalogue import VoiceCatalogue
@@ -115,31 +116,63 @@ def build_core(
 
 
 async def serve(settings: Settings) -> None:
-    """Load the engine, build the core, and answer clients at every front door until stopped:
-    Wyoming always, HTTP (the voice studio and the OpenAI endpoint) when --http is given."""
-    engine = create_engine(settings)
-    await engine.start()
-    try:
-        detector = LanguageDetector()
-        await asyncio.to_thread(detector.load)
-        core = build_core(settings, engine, detector)
-        voices = await core.catalogue.list_voices()
-        names = ", ".join(voice.name for voice in voices[:20])
-        _LOGGER.info(
-            "Serving %d voice(s) on %s: %s%s",
-            len(voices),
-            settings.uri,
-            names,
-            " ..." if len(voices) > 20 else "",
-        )
-        async with AsyncExitStack() as doors:
-            if settings.http is not None:
-                from .doors.http.server import serving_http  # aiohttp only when asked for
+    """Load the engine, build the core, and answer clients at every front door until SIGTERM
+    or SIGINT: Wyoming always, HTTP (the voice studio and the OpenAI endpoint) when --http is
+    given. Stopping lets the replies in flight finish (`--shutdown-grace`), then closes the
+    engine; a second signal stops at once."""
+    stop = asyncio.Event()
+    with _stopped_by_signals(stop):
+        engine = create_engine(settings)
+        await engine.start()
+        try:
+            detector = LanguageDetector()
+            await asyncio.to_thread(detector.load)
+            core = build_core(settings, engine, detector)
+            voices = await core.catalogue.list_voices()
+            names = ", ".join(voice.name for voice in voices[:20])
+            _LOGGER.info(
+                "Serving %d voice(s) on %s: %s%s",
+                len(voices),
+                settings.uri,
+                names,
+                " ..." if len(voices) > 20 else "",
+            )
+            async with asyncio.TaskGroup() as doors:
+                doors.create_task(serve_wyoming(core, settings, stop))
+                if settings.http is not None:
+                    from .doors.http.server import serve_http  # aiohttp only when asked for
 
-                await doors.enter_async_context(serving_http(core, settings))
-            await serve_wyoming(core, settings)
+                    doors.create_task(serve_http(core, settings, stop))
+        finally:
+            await engine.close()
+    _LOGGER.info("Stopped")
+
+
+@contextmanager
+def _stopped_by_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGTERM (`docker stop`, an add-on restart) and SIGINT (Ctrl-C) set `stop`; a second
+    one of either stops at once, as if no handler were installed. As a container's PID 1
+    the process gets no default handling of SIGTERM at all: without this it would ignore it
+    until Docker kills it."""
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+
+    def received(number: signal.Signals) -> None:
+        if stop.is_set():
+            for handled in signals:
+                loop.remove_signal_handler(handled)
+            signal.raise_signal(number)
+            return
+        _LOGGER.info("%s received: stopping (send it again to stop at once)", number.name)
+        stop.set()
+
+    for number in signals:
+        loop.add_signal_handler(number, received, number)
+    try:
+        yield
     finally:
-        await engine.close()
+        for number in signals:
+            loop.remove_signal_handler(number)
 
 
 def _audio_cache(settings: Settings) -> AudioCache | None:

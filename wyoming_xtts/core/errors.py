@@ -43,6 +43,10 @@ class ErrorCode(StrEnum):
     IDLE = "idle"
     """The connection sent nothing for --idle-timeout seconds and is closed."""
 
+    SHUTTING_DOWN = "shutting-down"
+    """The server is stopping: a request arriving now is refused, and a reply still being
+    spoken when the grace period (--shutdown-grace) is over is cut short."""
+
     SYNTHESIS_FAILED = "synthesis-failed"
     """The engine failed while producing audio."""
 

@@ -253,6 +253,16 @@ OPTIONS: tuple[Option, ...] = (
         _seconds(1.0, 86_400.0),
     ),
     Option(
+        "shutdown_grace",
+        "Seconds the replies being spoken get to finish when the server is stopped (SIGTERM: "
+        "`docker stop`, an add-on restart; or Ctrl-C) (0-300): no new request is taken, then "
+        "each reply still running is ended properly for its client and the server exits. Keep "
+        "it below the container's stop timeout (Docker's is 10 s). See "
+        "[Stopping](reliability.md#stopping)",
+        _seconds(0.0, 300.0),
+        addon="shutdown_grace",
+    ),
+    Option(
         "http",
         "Also serve the [voice studio](http.md#voice-studio) and the [OpenAI-compatible speech "
         "endpoint](http.md#openai-compatible-speech-endpoint) over HTTP at `tcp://HOST:PORT`, "

@@ -125,6 +125,9 @@ class Settings:
     idle_timeout: float = 300.0
     """Seconds of silence from a client, with nothing being spoken to it."""
 
+    shutdown_grace: float = 5.0
+    """Seconds, for both doors at once; inside Docker's 10 s stop timeout."""
+
     allow: str = ""
     """Comma-separated addresses and networks (`networks.parse_networks`); empty: any."""
 

@@ -1,5 +1,6 @@
 """Running the HTTP front door beside the Wyoming one, in the same process and event loop."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +12,6 @@ from ...core.settings import Settings
 from .app import HttpDoorSettings, build_app
 
 _LOGGER = logging.getLogger(__name__)
-_SHUTDOWN_GRACE_S = 5.0
 
 
 def door_settings(settings: Settings) -> HttpDoorSettings:
@@ -32,7 +32,9 @@ async def serving_http(core: Core, settings: Settings) -> AsyncIterator[int]:
     runner = web.AppRunner(
         build_app(core, door_settings(settings)),
         access_log=None,
-        shutdown_timeout=_SHUTDOWN_GRACE_S,
+        # On stopping, responses in flight get the same grace as Wyoming's replies; a body
+        # still streaming after it is broken off (never a shorter file that looks whole).
+        shutdown_timeout=settings.shutdown_grace,
     )
     await runner.setup()
     try:
@@ -42,3 +44,10 @@ async def serving_http(core: Core, settings: Settings) -> AsyncIterator[int]:
         yield bound
     finally:
         await runner.cleanup()
+
+
+async def serve_http(core: Core, settings: Settings, stop: asyncio.Event) -> None:
+    """Serve HTTP at `settings.http` until `stop` is set, then let responses in flight finish
+    within `settings.shutdown_grace`."""
+    async with serving_http(core, settings):
+        await stop.wait()

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import time
 from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Any
 
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
@@ -39,6 +40,7 @@ from ...core.errors import ErrorCode, SpeechError
 from ...core.service import Core
 from ...text.markup import TextFormat
 from .admission import Admission, Refusal
+from .connections import Connections
 from .info import build_info
 from .request_text import RequestText
 from .wire import WireError, WireLimits, read_event
@@ -69,12 +71,14 @@ class WyomingTtsHandler(AsyncEventHandler):
         core: Core,
         max_text_chars: int,
         admission: Admission,
+        connections: Connections,
         limits: WireLimits | None = None,
     ) -> None:
         super().__init__(reader, writer)
         self._core = core
         self._max_text_chars = max_text_chars
         self._admission = admission
+        self._connections = connections
         self._limits = limits or WireLimits()
         self._responding = False
         self._last_activity = time.monotonic()
@@ -83,7 +87,11 @@ class WyomingTtsHandler(AsyncEventHandler):
         self._worker: asyncio.Task[None] | None = None
         self._stream: RequestText | None = None
         self._hang_up = asyncio.Event()
-        """Set when a response must end the connection (a failed plain request)."""
+        """Set when a response must end the connection (a failed plain request, a shutdown)."""
+        self._closing_at: float | None = None
+        """When the server is shutting down: the deadline for the reply in flight."""
+        self._cutoff: asyncio.Timeout | None = None
+        """The deadline of the reply being spoken, moved to `_closing_at` by a shutdown."""
 
     async def run(self) -> None:
         """Admit the client, then read events with bounded sizes until it leaves."""
@@ -98,10 +106,25 @@ class WyomingTtsHandler(AsyncEventHandler):
                     await self._drain_input()  # so that the request does not reset the error
             self.writer.close()
             return
+        self._connections.opened(self)
         try:
             await self._read_events()
         finally:
+            self._connections.closed(self)
             self._admission.release()
+
+    def finish_and_close(self, deadline: float) -> None:
+        """The server is shutting down: finish the replies already asked for, take no new
+        one, close when done; at `deadline`, end the reply in flight as its client needs."""
+        self._closing_at = deadline
+        if self._cutoff is not None:
+            self._cutoff.reschedule(deadline)
+        self._close_if_done()
+
+    def _close_if_done(self) -> None:
+        if self._closing_at is not None and not self._busy and self._stream is None:
+            self._linger = True
+            self._hang_up.set()
 
     async def _read_events(self) -> None:
         self._is_running = True
@@ -281,6 +304,11 @@ class WyomingTtsHandler(AsyncEventHandler):
             response.failure = _bad_request("synthesize needs a 'text' string.")
         elif not streaming:
             response.add_text(text)
+        if self._closing_at is not None and response.failure is None:
+            response.failure = SpeechError(
+                ErrorCode.SHUTTING_DOWN,
+                "The server is shutting down; ask again in a moment, once it is back.",
+            )
         if not streaming:
             response.end_text()
             response.client_stopped.set()
@@ -325,12 +353,38 @@ class WyomingTtsHandler(AsyncEventHandler):
                 finally:
                     self._responding = False
                     self._last_activity = time.monotonic()
+                self._close_if_done()
         except (ConnectionError, asyncio.CancelledError):
             _LOGGER.debug("Client gone; stopping its synthesis")
 
     async def _respond(self, response: RequestText) -> None:
-        audio_started = False
-        failed = True
+        progress = _Progress()
+        try:
+            # No deadline, until a shutdown moves it to the end of its grace period.
+            async with asyncio.timeout_at(self._closing_at) as cutoff:
+                self._cutoff = cutoff
+                await self._speak(response, progress)
+                if progress.audio_started:
+                    await self.write_event(AudioStop().event())
+                    progress.audio_stopped = True
+                if response.streaming:
+                    await response.client_stopped.wait()
+        except TimeoutError:
+            if not cutoff.expired():
+                raise
+            await self._cut_short(response, progress)
+            return
+        finally:
+            self._cutoff = None
+        if response.streaming:
+            await self.write_event(SynthesizeStopped().event())
+        elif progress.failed and not progress.audio_started:
+            _LOGGER.debug("Closing the connection after a failed plain request")
+            self._linger = True
+            self._hang_up.set()
+
+    async def _speak(self, response: RequestText, progress: "_Progress") -> None:
+        """The reply's audio, or the `error` that says why there is none (or no more)."""
         try:
             if response.failure is not None:
                 raise response.failure
@@ -338,11 +392,11 @@ class WyomingTtsHandler(AsyncEventHandler):
             speech = self._core.speaking.speak(response.text(), voice, response.text_format)
             async with aclosing(speech) as chunks:
                 async for pcm in chunks:
-                    if not audio_started:
+                    if not progress.audio_started:
                         await self.write_event(self._audio_start().event())
-                        audio_started = True
+                        progress.audio_started = True
                     await self.write_event(self._audio_chunk(pcm).event())
-            failed = False
+            progress.failed = False
         except SpeechError as err:
             response.abandon()
             _LOGGER.info("Request failed (%s): %s", err.code, err.message)
@@ -356,15 +410,22 @@ class WyomingTtsHandler(AsyncEventHandler):
                 ErrorCode.SYNTHESIS_FAILED,
                 "The server failed while speaking; see its log for details.",
             )
-        if audio_started:
+
+    async def _cut_short(self, response: RequestText, progress: "_Progress") -> None:
+        """The grace period of a shutdown is over: end the reply where each reader listens
+        (the plain reader at `audio-stop` or the socket closing, the streaming one at
+        `synthesize-stopped`, sent without waiting for the client's `synthesize-stop`)."""
+        response.abandon()
+        _LOGGER.info("Shutting down: a reply was cut short after the grace period")
+        await self._error(
+            ErrorCode.SHUTTING_DOWN, "The server is shutting down; the reply was cut short."
+        )
+        if progress.audio_started and not progress.audio_stopped:
             await self.write_event(AudioStop().event())
         if response.streaming:
-            await response.client_stopped.wait()
             await self.write_event(SynthesizeStopped().event())
-        elif failed and not audio_started:
-            _LOGGER.debug("Closing the connection after a failed plain request")
-            self._linger = True
-            self._hang_up.set()
+        self._linger = True
+        self._hang_up.set()
 
     def _audio_start(self) -> AudioStart:
         return AudioStart(rate=self._core.speaking.sample_rate, width=PCM_SAMPLE_WIDTH, channels=1)
@@ -373,6 +434,15 @@ class WyomingTtsHandler(AsyncEventHandler):
         return AudioChunk(
             rate=self._core.speaking.sample_rate, width=PCM_SAMPLE_WIDTH, channels=1, audio=pcm
         )
+
+
+@dataclass
+class _Progress:
+    """How far one reply has come."""
+
+    audio_started: bool = False
+    audio_stopped: bool = False
+    failed: bool = True
 
 
 class _IdleError(Exception):
