@@ -33,6 +33,7 @@ from wyoming.tts import (
     SynthesizeVoice,
 )
 
+from wyoming_xtts.commands import health
 from wyoming_xtts.core.audio import XTTS_OUTPUT_RATE
 from wyoming_xtts.core.engine import Engine
 from wyoming_xtts.core.settings import Settings
@@ -390,6 +391,28 @@ async def test_replicate_bad_token_is_reported_as_provider_auth(
 
     assert code == "provider-auth"
     assert "valid authentication token" in text and "r8_wrong" not in text
+
+
+async def test_health_is_unhealthy_while_the_provider_refuses_the_credentials_then_healthy(
+    replicate: FakeReplicate, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Docker's HEALTHCHECK runs this command: an open port with a refused token is not healthy.
+    settings = proxy_settings("replicate", replicate, tmp_path)
+    engine = create_cloud_engine(settings, ENVIRON)
+    uri = ["--uri"]
+    async with proxy(settings, engine=engine) as server:
+        uri.append(f"tcp://127.0.0.1:{server.port}")
+        before = await asyncio.to_thread(health.main, uri)
+        replicate.create_error = (401, "Unauthorized", "Invalid token.")
+        error_of(await speak(server, "The washing machine is done."))
+        refused = await asyncio.to_thread(health.main, uri)
+        refused_err = capsys.readouterr().err
+        replicate.create_error = None
+        await speak(server, "The key was mended.")
+        after = await asyncio.to_thread(health.main, uri)
+
+    assert (before, refused, after) == (0, 1, 0)
+    assert "cannot speak" in refused_err and "provider-auth" not in refused_err
 
 
 @pytest.mark.parametrize(

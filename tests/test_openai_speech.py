@@ -289,6 +289,17 @@ async def test_an_unknown_model_is_not_found_as_openai_answers_it(server: HttpUn
     assert "xtts-v2" in caught.value.message
 
 
+async def test_health_answers_without_the_token_for_the_add_ons_watchdog(
+    engine: RecordingEngine, tmp_path: Path
+) -> None:
+    async with http_serving(engine, tmp_path, token="s3cret") as server:
+        async with httpx.AsyncClient(base_url=server.base_url) as http:
+            health = await http.get("health")
+            speech = await http.get("v1/models")
+    assert (health.status_code, health.json()) == (200, {"healthy": True, "readiness": "ready"})
+    assert speech.status_code == 401, "only health is public"
+
+
 async def test_with_a_token_only_requests_carrying_it_are_spoken(
     engine: RecordingEngine, tmp_path: Path
 ) -> None:

@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -46,6 +47,8 @@ SERVER_PORT = 10200
 INGRESS_PORT = 8099  # homeassistant-addon/config.yaml ingress_port
 """The port every image's configuration listens on (checked as shipped, not overridden)."""
 STARTUP_TIMEOUT_S = 300.0
+DOCKER_STOP_TIMEOUT_S = 10.0
+"""`docker stop` sends SIGKILL after this long; the server must have exited by then."""
 USER_ID = 1000
 
 
@@ -297,9 +300,13 @@ def check_proxy_image(image: str) -> None:
             assert replicate.calls("POST", "/v1/predictions"), "the provider was never asked"
             torch = running.run(["/opt/wyoming-xtts/bin/python", "-c", "import torch"])
             assert torch.returncode != 0, "the proxy image must not contain torch"
+            took = check_stop(running, replicate)
     finally:
         replicate.stop()
-    print(f"container-check: {image}: serves, speaks through the provider, no torch")
+    print(
+        f"container-check: {image}: serves, speaks through the provider, no torch; "
+        f"stopped with a reply in flight, heard whole, in {took:.1f} s"
+    )
 
 
 def check_local_image(image: str) -> None:
@@ -320,7 +327,11 @@ def check_local_image(image: str) -> None:
                 if path.is_file() and path.stat().st_uid == USER_ID
             ]
             assert any("latents" in path.parts for path in written), "no latents cached in /data"
-    print(f"container-check: {image}: loads the mounted checkpoint, speaks, caches in /data")
+            took = check_stop(running)
+    print(
+        f"container-check: {image}: loads the mounted checkpoint, speaks, caches in /data; "
+        f"stopped in {took:.1f} s"
+    )
 
 
 def check_addon_image(image: str) -> None:
@@ -337,6 +348,7 @@ def check_addon_image(image: str) -> None:
         "pixazo_api_key": "",
         "cleanup_voice": True,
         "language_detection": False,
+        "shutdown_grace": 3,
         "debug_logging": True,
     }
     with tempfile.TemporaryDirectory(prefix="addon-", dir=_scratch()) as scratch:
@@ -373,6 +385,7 @@ def check_addon_image(image: str) -> None:
                 "REPLICATE_API_TOKEN": REPLICATE_TOKEN,
                 "WYOMING_XTTS_CLEANUP_VOICE": "1",
                 "WYOMING_XTTS_NO_LANGUAGE_DETECTION": "1",
+                "WYOMING_XTTS_SHUTDOWN_GRACE": "3",
                 "WYOMING_XTTS_DEBUG": "1",
             }
             wrong = {k: environment.get(k) for k, v in expected.items() if environment.get(k) != v}
@@ -382,9 +395,10 @@ def check_addon_image(image: str) -> None:
             assert discovery["service"] == "wyoming"
             assert discovery["config"]["uri"].endswith(f":{SERVER_PORT}")
             _check_studio_through_ingress(options)
+            took = check_stop(running)
     print(
         f"container-check: {image}: run.sh maps every option, announces, serves; "
-        "the studio answers on the ingress port"
+        f"the studio answers on the ingress port; stopped in {took:.1f} s"
     )
 
 
@@ -398,6 +412,30 @@ def _check_studio_through_ingress(options: dict[str, object]) -> None:
     assert studio["writable"], f"/share must be writable for the studio: {studio}"
     voices = httpx.get(base + "api/voices", headers=headers, timeout=30).json()["voices"]
     assert options["default_voice"] in [voice["name"] for voice in voices]
+
+
+def check_stop(running: Running, replicate: FakeReplicate | None = None) -> float:
+    """Stop the server as `docker stop` does (SIGTERM to the entry point, PID 1 in a
+    container) and return how long it took: exit status 0 within Docker's stop timeout, and,
+    with a provider to slow down, a reply in flight heard to its end."""
+    speaking = None
+    with ThreadPoolExecutor(1) as pool:
+        if replicate is not None:
+            replicate.processing_s = 2.0
+            asked = len(replicate.calls("POST", "/v1/predictions"))
+            speaking = pool.submit(speak, "The front door is open.", "example")
+            deadline = time.monotonic() + 30
+            while len(replicate.calls("POST", "/v1/predictions")) == asked:
+                assert time.monotonic() < deadline, "the reply was never asked for"
+                time.sleep(0.05)
+        started = time.monotonic()
+        os.kill(running.process.pid, signal.SIGTERM)
+        status = running.process.wait(timeout=DOCKER_STOP_TIMEOUT_S)
+        took = time.monotonic() - started
+        assert status == 0, f"the server exited with status {status} on SIGTERM"
+        if speaking is not None:
+            assert speaking.result(timeout=10) > 0, "the reply in flight was cut"
+    return took
 
 
 def _check_common(running: Running) -> None:

@@ -1,7 +1,10 @@
-"""`wyoming-xtts health`: a describe → info round trip, for Docker and monitoring.
+"""`wyoming-xtts health`: can the server speak? For Docker's HEALTHCHECK and monitoring.
 
-Exit status 0 when the server answers with a TTS program that has at least one voice, 1
-otherwise (with the reason on standard error).
+A describe → info round trip (the port answers, a TTS program with at least one voice), then
+the server's own health report (`doors/wyoming/health.py`): a model that failed to load or a
+provider refusing the credentials is unhealthy; a model unloaded on purpose (`--unload-after`)
+or a primary engine replaced by its fallback is healthy, and says so. Exit status 0 when
+healthy, 1 otherwise (with the reason on standard error).
 """
 
 import argparse
@@ -14,6 +17,7 @@ from wyoming.client import AsyncClient
 from wyoming.info import Describe, Info
 
 from ..core.settings import setting_from_environment
+from ..doors.wyoming.health import HealthQuestion, HealthReport
 
 DEFAULT_TIMEOUT_S = 5.0
 
@@ -32,7 +36,7 @@ def main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     started = time.monotonic()
     try:
-        info = asyncio.run(asyncio.wait_for(_describe(args.uri), args.timeout))
+        info, report = asyncio.run(asyncio.wait_for(_ask(args.uri), args.timeout))
     except TimeoutError:
         return _unhealthy(f"no info from {args.uri} within {args.timeout:g} s")
     except OSError as err:
@@ -45,8 +49,16 @@ def main(argv: Sequence[str]) -> int:
     voices = len(programs[0].voices)
     if not voices:
         return _unhealthy(f"{args.uri} has no usable voice (see the server log)")
+    if report is None:
+        return _unhealthy(f"{args.uri} closed the connection without a health report")
+    if not report.healthy:
+        return _unhealthy(f"{args.uri} cannot speak: {report.detail or report.readiness}")
     elapsed_ms = (time.monotonic() - started) * 1000
-    print(f"ok: {programs[0].name} {programs[0].version}, {voices} voice(s), {elapsed_ms:.0f} ms")
+    state = "" if report.readiness == "ready" else f", {report.readiness}: {report.detail}"
+    print(
+        f"ok: {programs[0].name} {programs[0].version}, {voices} voice(s){state}, "
+        f"{elapsed_ms:.0f} ms"
+    )
     return 0
 
 
@@ -55,13 +67,18 @@ def local_uri(uri: str) -> str:
     return uri.replace("tcp://0.0.0.0:", "tcp://127.0.0.1:").replace("tcp://:", "tcp://127.0.0.1:")
 
 
-async def _describe(uri: str) -> Info | None:
+async def _ask(uri: str) -> tuple[Info | None, HealthReport | None]:
+    """The server's `info` and its health report (None where the connection closed first)."""
     async with AsyncClient.from_uri(uri) as client:
         await client.write_event(Describe().event())
+        await client.write_event(HealthQuestion().event())
+        info = None
         while (event := await client.read_event()) is not None:
             if Info.is_type(event.type):
-                return Info.from_event(event)
-    return None
+                info = Info.from_event(event)
+            elif HealthReport.is_type(event.type):
+                return info, HealthReport.from_event(event)
+    return info, None
 
 
 def _unhealthy(reason: str) -> int:

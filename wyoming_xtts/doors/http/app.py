@@ -58,9 +58,18 @@ def build_app(core: Core, settings: HttpDoorSettings) -> web.Application:
             return web.FileResponse(static / "login.html", status=401)
         return web.FileResponse(static / "index.html")
 
+    async def health(request: web.Request) -> web.Response:
+        """Whether the server can speak (the add-on watchdog asks): 200, or 503 when not."""
+        state = core.speaking.health()
+        body = {"healthy": state.healthy, "readiness": state.readiness.value}
+        if state.detail:
+            body["detail"] = state.detail
+        return web.json_response(body, status=200 if state.healthy else 503)
+
     app.add_routes(
         [
             web.get("/", page),
+            web.get("/health", health),
             web.post("/login", guard.login),
             web.static("/static", static, append_version=False),
             *studio.routes(),

@@ -27,8 +27,9 @@ _FETCH_SITE = "Sec-Fetch-Site"
 _FETCH_MODE = "Sec-Fetch-Mode"
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9_./-]*$")
 _FAILED_LOGIN_DELAY_S = 1.0
-_PUBLIC_PATHS = frozenset({"/", "/login", "/static/login.js", "/static/studio.css"})
-"""Served without the token: the page answers with the login form until the cookie is set."""
+_PUBLIC_PATHS = frozenset({"/", "/login", "/static/login.js", "/static/studio.css", "/health"})
+"""Served without the token: the page answers with the login form until the cookie is set;
+`health` tells only whether the server can speak (the Supervisor's watchdog has no token)."""
 
 _PAGE_HEADERS = {
     "Content-Security-Policy": (

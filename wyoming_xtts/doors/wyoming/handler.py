@@ -41,6 +41,7 @@ from ...core.service import Core
 from ...text.markup import TextFormat
 from .admission import Admission, Refusal
 from .connections import Connections
+from .health import HealthQuestion, HealthReport
 from .info import build_info
 from .request_text import RequestText
 from .wire import WireError, WireLimits, read_event
@@ -220,6 +221,10 @@ class WyomingTtsHandler(AsyncEventHandler):
             await self._describe()
         elif Ping.is_type(event.type):
             await self.write_event(Pong(text=Ping.from_event(event).text).event())
+        elif HealthQuestion.is_type(event.type):
+            health = self._core.speaking.health()
+            report = HealthReport(health.healthy, health.readiness.value, health.detail)
+            await self.write_event(report.event())
         elif Synthesize.is_type(event.type):
             # Inside a stream Home Assistant also sends the whole text as a plain
             # `synthesize` for older servers: speaking it would say everything twice.
