@@ -154,7 +154,7 @@ class FallbackEngine:
                 return EngineHealth(primary.readiness, primary.detail or self._fallback_down)
             return primary
         if self._fallback_down is None and fallback.healthy:
-            reason = cause.message if cause is not None else primary.detail
+            reason = f"{cause.code.value}: {cause.message}" if cause else primary.detail
             return EngineHealth(
                 Readiness.DEGRADED,
                 f"{self._names.primary} cannot speak ({reason}): "
