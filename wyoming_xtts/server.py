@@ -49,7 +49,7 @@ def _engine(
         from .engines.wyoming_client.engine import WyomingClientEngine, WyomingServer
 
         host, _, port = name.removeprefix("tcp://").rpartition(":")
-        return WyomingClientEngine(WyomingServer(host.strip("[]"), int(port)), sample_rate)
+        return WyomingClientEngine(WyomingServer(host, int(port)), sample_rate)
     return create_cloud_engine(settings, environ, name)
 
 
