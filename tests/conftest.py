@@ -92,6 +92,9 @@ class RecordingEngine:
     def health(self) -> EngineHealth:
         return self.inner.health()  # type: ignore[attr-defined, no-any-return]
 
+    def spoke_itself(self, audio: AsyncIterator[np.ndarray]) -> bool:
+        return True  # the engines it wraps always speak for themselves
+
     @property
     def segments_in_flight(self) -> int:
         return self.inner.segments_in_flight  # type: ignore[attr-defined]

@@ -32,6 +32,23 @@ def test_profile_reads_description_languages_and_generation_settings(tmp_path: P
     assert [clip.name for clip in profile.voice.clips] == ["clip0.wav", "clip1.wav"]
 
 
+def test_a_fallback_voice_is_the_profiles_and_its_styles_unless_a_style_names_its_own(
+    tmp_path: Path,
+) -> None:
+    toml = 'fallback_voice = "de_DE-thorsten-medium"\n[styles.calm]\nfallback_voice = "low"\n'
+    directory = write_profile(tmp_path, "grandma", toml)
+    write_clip(directory / "calm" / "evening.wav")
+    write_clip(directory / "cheerful" / "party.wav")
+
+    profile = scan_one(tmp_path)
+
+    assert profile.usable, profile.errors
+    assert profile.voice.fallback_voice == "de_DE-thorsten-medium"
+    calm, cheerful = profile.style("calm"), profile.style("cheerful")
+    assert calm is not None and calm.voice.fallback_voice == "low"
+    assert cheerful is not None and cheerful.voice.fallback_voice == "de_DE-thorsten-medium"
+
+
 def test_profile_without_toml_uses_directory_name_and_default_language(tmp_path: Path) -> None:
     write_profile(tmp_path, "kitchen")
 
@@ -63,6 +80,8 @@ def test_chinese_is_accepted_in_any_usual_spelling(tmp_path: Path) -> None:
         ("[synthesis]\ntop_k = 2.5\n", "top_k must be a whole number"),
         ("[synthesis]\ntop_k = true\n", "top_k must be a whole number"),
         ("synthesis = 3\n", "[synthesis] must be a table"),
+        ("fallback_voice = 3\n", "fallback_voice must be the name of a voice"),
+        ('fallback_voice = " "\n', "fallback_voice must be the name of a voice"),
     ],
 )
 def test_bad_settings_make_the_profile_unusable_with_a_readable_reason(

@@ -6,10 +6,12 @@ import signal
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
+from .core.audio import XTTS_OUTPUT_RATE
 from .core.audio_cache import AudioCache
 from .core.catalogue import VoiceCatalogue
 from .core.engine import Engine, EngineUnavailableError
-from .core.options import SECRET_VARIABLES
+from .core.fallback import FallbackEngine, FallbackNames
+from .core.options import CLOUD_ENGINES, SECRET_VARIABLES
 from .core.profiles import ProfileStore
 from .core.service import Core
 from .core.settings import Settings
@@ -21,66 +23,112 @@ from .text.language_detection import LanguageDetector
 _LOGGER = logging.getLogger(__name__)
 
 
-def create_engine(settings: Settings) -> Engine:
-    """The engine the settings ask for; only the local one imports torch."""
-    if settings.engine == "local":
-        try:
-            from .engines.local.stack import check_installed_stack, stack_failure
+def create_engine(settings: Settings, environ: Mapping[str, str] | None = None) -> Engine:
+    """The engine the settings ask for, with its fallback behind it when one is asked for;
+    only the local engine imports torch. `environ` holds the cloud providers' keys (default:
+    os.environ)."""
+    primary = _engine(settings.engine, settings, environ)
+    if settings.fallback_engine is None:
+        return primary
+    fallback = _engine(settings.fallback_engine, settings, environ, primary.sample_rate)
+    return FallbackEngine(
+        primary, fallback, FallbackNames(settings.engine, settings.fallback_engine)
+    )
 
-            # Versions first, from metadata: a mismatched pair fails inside the imports below.
-            check_installed_stack()
-            from .engines.local.engine import LocalEngineConfig, XttsEngine
-            from .engines.local.xtts_stream import ChunkSchedule
-        except ImportError as err:
-            raise EngineUnavailableError(
-                f"The local engine needs PyTorch and coqui-tts, which are not installed "
-                f"({err}): install them with pip install 'wyoming-xtts[local]' (script/install "
-                "local in a clone), "
-                "or use a cloud provider with --engine replicate or --engine pixazo."
-            ) from None
-        except OSError as err:  # a compiled library built for another release
-            raise stack_failure("importing PyTorch and coqui-tts", err) from err
 
-        return XttsEngine(
-            LocalEngineConfig(
-                model_dir=settings.model_dir,
-                data_dir=settings.data_dir,
-                device=settings.device,
-                default_language=settings.default_language,
-                licence_accepted=settings.agree_cpml,
-                builtin_speakers=settings.builtin_speakers,
-                precision=settings.precision,
-                deepspeed=settings.deepspeed,
-                batch_sentences=settings.batch_sentences,
-                schedule=ChunkSchedule(first_tokens=settings.first_chunk_tokens),
-            )
+def _engine(
+    name: str,
+    settings: Settings,
+    environ: Mapping[str, str] | None,
+    sample_rate: int = XTTS_OUTPUT_RATE,
+) -> Engine:
+    """One engine by its option value: `local`, a cloud provider, or `tcp://HOST:PORT` (a
+    Wyoming server, speaking at `sample_rate`: the primary's)."""
+    if name == "local":
+        return create_local_engine(settings)
+    if name.startswith("tcp://"):
+        from .engines.wyoming_client.engine import WyomingClientEngine, WyomingServer
+
+        host, _, port = name.removeprefix("tcp://").rpartition(":")
+        return WyomingClientEngine(WyomingServer(host, int(port)), sample_rate)
+    return create_cloud_engine(settings, environ, name)
+
+
+def create_local_engine(settings: Settings) -> Engine:
+    """XTTS-v2 on this machine, as the settings configure it."""
+    try:
+        from .engines.local.stack import check_installed_stack, stack_failure
+
+        # Versions first, from metadata: a mismatched pair fails inside the imports below.
+        check_installed_stack()
+        from .engines.local.engine import LocalEngineConfig, XttsEngine
+        from .engines.local.xtts_stream import ChunkSchedule
+    except ImportError as err:
+        raise EngineUnavailableError(
+            f"The local engine needs PyTorch and coqui-tts, which are not installed "
+            f"({err}): install them with pip install 'wyoming-xtts[local]' (script/install "
+            "local in a clone), "
+            "or use a cloud provider with --engine replicate or --engine pixazo."
+        ) from None
+    except OSError as err:  # a compiled library built for another release
+        raise stack_failure("importing PyTorch and coqui-tts", err) from err
+
+    return XttsEngine(
+        LocalEngineConfig(
+            model_dir=settings.model_dir,
+            data_dir=settings.data_dir,
+            device=settings.device,
+            default_language=settings.default_language,
+            licence_accepted=settings.agree_cpml,
+            builtin_speakers=settings.builtin_speakers,
+            precision=settings.precision,
+            deepspeed=settings.deepspeed,
+            batch_sentences=settings.batch_sentences,
+            schedule=ChunkSchedule(first_tokens=settings.first_chunk_tokens),
         )
-    return create_cloud_engine(settings)
+    )
 
 
-def create_cloud_engine(settings: Settings, environ: Mapping[str, str] | None = None) -> Engine:
-    """A cloud engine for `settings.engine` (`replicate` or `pixazo`)."""
+def create_cloud_engine(
+    settings: Settings, environ: Mapping[str, str] | None = None, name: str | None = None
+) -> Engine:
+    """A cloud engine for `name` (default: `settings.engine`), `replicate` or `pixazo`.
+
+    --provider-url, --api-key-file and --replicate-version configure the first cloud engine
+    the settings name (the engine, else the fallback): a cloud fallback behind a cloud engine
+    speaks to its provider's real API with the key from its own environment variable."""
     from .engines.cloud import pixazo, replicate
     from .engines.cloud.engine import CloudEngine, CloudProvider, CloudSettings
     from .engines.cloud.http import RetryPolicy, load_secret
 
+    name = name or settings.engine
+    configured = name == next(
+        (
+            engine
+            for engine in (settings.engine, settings.fallback_engine)
+            if engine in CLOUD_ENGINES
+        ),
+        None,
+    )
+    url = settings.provider_url if configured else None
+    key_file = settings.api_key_file if configured else None
     retry = RetryPolicy()
     provider: CloudProvider
-    if settings.engine == "replicate":
+    if name == "replicate":
         provider = replicate.ReplicateProvider(
-            settings.provider_url or replicate.DEFAULT_BASE_URL,
-            load_secret((SECRET_VARIABLES["replicate"],), settings.api_key_file, environ),
-            settings.replicate_version or replicate.DEFAULT_VERSION,
+            url or replicate.DEFAULT_BASE_URL,
+            load_secret((SECRET_VARIABLES["replicate"],), key_file, environ),
+            (settings.replicate_version if configured else None) or replicate.DEFAULT_VERSION,
             retry,
         )
-    elif settings.engine == "pixazo":
+    elif name == "pixazo":
         provider = pixazo.PixazoProvider(
-            settings.provider_url or pixazo.DEFAULT_BASE_URL,
-            load_secret((SECRET_VARIABLES["pixazo"],), settings.api_key_file, environ),
+            url or pixazo.DEFAULT_BASE_URL,
+            load_secret((SECRET_VARIABLES["pixazo"],), key_file, environ),
             retry,
         )
     else:
-        raise ValueError(f"unknown engine {settings.engine!r}")
+        raise ValueError(f"unknown engine {name!r}")
     return CloudEngine(
         provider,
         CloudSettings(

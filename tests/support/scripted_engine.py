@@ -1,7 +1,9 @@
 """A base for engines whose audio a test scripts (faults, babble): the `Engine` interface minus
 `synthesize`, which each subclass writes."""
 
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
+
+import numpy as np
 
 from wyoming_xtts.core.engine import READY, EngineHealth, EngineInfo
 
@@ -20,6 +22,9 @@ class ScriptedEngine:
 
     def health(self) -> EngineHealth:
         return READY
+
+    def spoke_itself(self, audio: AsyncGenerator[np.ndarray, None]) -> bool:
+        return True
 
     async def start(self) -> None:
         """Nothing to load."""

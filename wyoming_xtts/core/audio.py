@@ -265,6 +265,53 @@ def to_pcm16(samples: np.ndarray) -> bytes:
     return bytes(scaled.astype("<i2").tobytes())
 
 
+_PCM_TYPES = {2: "<i2", 4: "<i4"}
+"""Sample widths (bytes) of the PCM read from other servers, and their numpy types."""
+
+
+def from_pcm(pcm: bytes, width: int, channels: int) -> np.ndarray:
+    """Signed little-endian PCM (16 or 32 bits, interleaved channels) → mono float32 in [-1, 1].
+
+    Raises ValueError for another width or a byte count that is not whole frames."""
+    dtype = _PCM_TYPES.get(width)
+    if dtype is None or channels < 1:
+        raise ValueError(f"{8 * width}-bit PCM in {channels} channel(s) cannot be read")
+    if len(pcm) % (width * channels):
+        raise ValueError(f"{len(pcm)} bytes are not whole {channels}-channel frames")
+    samples = np.frombuffer(pcm, dtype=dtype).astype(np.float32) / float(2 ** (8 * width - 1))
+    mono: np.ndarray = samples.reshape(-1, channels).mean(axis=1, dtype=np.float32)
+    return mono
+
+
+class StreamResampler:
+    """Audio arriving in pieces at one rate, leaving at another, with no seam where the pieces
+    meet (each piece resampled alone would click at its edges). A pass-through when the rates
+    are the same."""
+
+    def __init__(self, source_rate: int, target_rate: int) -> None:
+        self._stream = (
+            None
+            if source_rate == target_rate
+            else soxr.ResampleStream(source_rate, target_rate, 1, dtype="float32", quality="HQ")
+        )
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """The resampled audio available so far (the resampler holds back a few ms)."""
+        if self._stream is None:
+            return samples
+        resampled: np.ndarray = self._stream.resample_chunk(
+            np.ascontiguousarray(samples, dtype=np.float32)
+        )
+        return resampled
+
+    def flush(self) -> np.ndarray:
+        """What the resampler held back, at the end of the audio."""
+        if self._stream is None:
+            return np.zeros(0, np.float32)
+        rest: np.ndarray = self._stream.resample_chunk(np.zeros(0, np.float32), last=True)
+        return rest
+
+
 class PcmChunker:
     """Regroups PCM bytes of any size into chunks of a fixed number of samples."""
 

@@ -5,7 +5,8 @@ talk to engines at all. Each engine is a subpackage of `engines/` (`local/`, `cl
 implements this port and that nothing else reaches into except the composition root
 (`server.create_engine`, and the `model` command, which downloads through
 `engines/local/model_files.py`). An engine yields float32 mono audio at its own sample rate;
-conversion to PCM and chunking for the wire happen once, outside the engines.
+conversion to PCM and chunking for the wire happen once, outside the engines. Two engines can
+stand as one (`core/fallback.py`): a primary, and a fallback for when it cannot speak.
 """
 
 from collections.abc import AsyncGenerator, Sequence
@@ -116,6 +117,12 @@ class Engine(Protocol):
         """Identifies everything in the engine that shapes its audio (weights, precision,
         device), so finished audio can be kept; None when its audio cannot be repeated
         exactly (cloud providers take no seed)."""
+
+    def spoke_itself(self, audio: AsyncGenerator[np.ndarray, None]) -> bool:
+        """Whether the audio of a finished `synthesize` call (`audio`: the iterator it returned)
+        was made by this engine as `cache_identity` identifies it: False when another engine
+        stood in for it (a fallback, `core/fallback.py`), whose audio must never be kept and
+        replayed as this engine's. Engines that always speak for themselves answer True."""
 
     def health(self) -> EngineHealth:
         """Whether it can speak now; cheap (asked by every health check), never blocking."""

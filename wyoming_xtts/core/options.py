@@ -26,6 +26,9 @@ ENV_PREFIX = "WYOMING_XTTS_"
 ENGINES = ("local", "replicate", "pixazo")
 """Where speech is made: the local model, or a cloud provider."""
 
+CLOUD_ENGINES = ("replicate", "pixazo")
+"""The engines that are a cloud provider (and take --provider-url, --api-key-file)."""
+
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 _URI = re.compile(r"^(tcp://[^:/]*:\d+|unix://.+|stdio://)$")
 _TCP_URI = re.compile(r"^tcp://[^:/]*:\d+$")
@@ -140,6 +143,19 @@ def _language(name: str, text: str) -> str:
     return language
 
 
+def _fallback_engine(name: str, text: str) -> str:
+    if text in ENGINES:
+        return text
+    if _TCP_URI.match(text):
+        host, _, port = text.removeprefix("tcp://").rpartition(":")
+        if host and 0 < int(port) < 65_536:
+            return text
+    raise SettingsError(
+        f"--{name} {text!r} must be one of {', '.join(ENGINES)} or a Wyoming text-to-speech "
+        "server's tcp://HOST:PORT"
+    )
+
+
 def _networks(name: str, text: str) -> str:
     try:
         parse_networks(text)
@@ -160,6 +176,16 @@ OPTIONS: tuple[Option, ...] = (
         "[Cloud providers](providers.md))",
         choices=ENGINES,
         addon="engine",
+    ),
+    Option(
+        "fallback_engine",
+        "What speaks when the engine cannot start a reply (see [Fallback "
+        "engine](reliability.md#fallback-engine)): `local`, `replicate`, `pixazo` (not the "
+        "`--engine` itself), or another Wyoming text-to-speech server at `tcp://HOST:PORT` "
+        "(a Piper beside Home Assistant: a different voice beats silence)",
+        _unless_empty(_fallback_engine),
+        when_unset="*(none)*",
+        addon="fallback_engine",
     ),
     Option(
         "voices_dir",

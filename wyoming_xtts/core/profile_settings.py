@@ -19,6 +19,9 @@ PROFILE_FILE = "voice.toml"
 _PUBLIC_URL = re.compile(r"^https?://[^\s/]+/\S*$")
 """What a `speaker_url` must look like: a cloud provider fetches it from the internet."""
 
+MAX_FALLBACK_VOICE_CHARS = 200
+"""Longest `fallback_voice`: a voice name of another server, not a document."""
+
 TOP_LEVEL_KEYS = frozenset(
     {
         "description",
@@ -30,9 +33,12 @@ TOP_LEVEL_KEYS = frozenset(
         "cleanup_voice",
         "default",
         "styles",
+        "fallback_voice",
     }
 )
-STYLE_KEYS = frozenset({"description", "synthesis", "speaker_url", "cleanup_voice"})
+STYLE_KEYS = frozenset(
+    {"description", "synthesis", "speaker_url", "cleanup_voice", "fallback_voice"}
+)
 """What a `[styles.NAME]` table may set."""
 
 
@@ -49,6 +55,7 @@ def settings_errors(settings: dict[str, Any], default_language: str) -> list[str
     read_description(settings, "", errors)
     read_languages(settings, default_language, errors)
     read_generation(settings.get("synthesis", {}), errors)
+    read_fallback_voice(settings, errors)
     return errors
 
 
@@ -67,6 +74,26 @@ def provider_settings(
         errors.append(f"{where}: cleanup_voice must be true or false.")
         cleanup_voice = default_cleanup
     return speaker_url, cleanup_voice
+
+
+def read_fallback_voice(settings: dict[str, Any], errors: list[str]) -> str | None:
+    """`fallback_voice`: the voice a Wyoming fallback server (`--fallback-engine tcp://…`)
+    speaks this profile in; None: that server's default voice."""
+    name = settings.get("fallback_voice")
+    if name is None:
+        return None
+    if (
+        not isinstance(name, str)
+        or not name.strip()
+        or len(name) > MAX_FALLBACK_VOICE_CHARS
+        or not name.isprintable()
+    ):
+        errors.append(
+            f"{PROFILE_FILE}: fallback_voice must be the name of a voice of the fallback "
+            f"server, at most {MAX_FALLBACK_VOICE_CHARS} characters."
+        )
+        return None
+    return name.strip()
 
 
 def read_description(settings: dict[str, Any], default: str, errors: list[str]) -> str:

@@ -44,6 +44,10 @@ class Settings:
     engine: str = "local"
     """One of `options.ENGINES`: picks the engine `server.create_engine` builds."""
 
+    fallback_engine: str | None = None
+    """None: no fallback; else one of `options.ENGINES` other than `engine`, or a Wyoming
+    server's `tcp://HOST:PORT` (`server.create_engine` wraps both in `core/fallback.py`)."""
+
     voices_dir: Path = Path("voices")
     """Read by the catalogue; written only by `ProfileStore`."""
 
@@ -255,7 +259,28 @@ def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings(**values)  # type: ignore[arg-type]
     if settings.zeroconf_name and not settings.uri.startswith("tcp://"):
         raise SettingsError("--zeroconf announces a TCP server: use a tcp:// --uri with it")
+    if settings.fallback_engine == settings.engine:
+        raise SettingsError("--fallback-engine must be another engine than --engine")
+    if settings.fallback_engine and _is_itself(settings.fallback_engine, settings.uri):
+        raise SettingsError(
+            f"--fallback-engine {settings.fallback_engine} is this server itself (--uri "
+            f"{settings.uri}): a reply it cannot speak would come back to it"
+        )
     return settings
+
+
+_THIS_MACHINE = {"127.0.0.1", "localhost", "::1", "[::1]", "0.0.0.0", ""}
+
+
+def _is_itself(fallback: str, uri: str) -> bool:
+    """Whether a tcp:// fallback is the server's own address (as far as names tell)."""
+    if not (fallback.startswith("tcp://") and uri.startswith("tcp://")):
+        return False
+    host, _, port = fallback.removeprefix("tcp://").rpartition(":")
+    bound_host, _, bound_port = uri.removeprefix("tcp://").rpartition(":")
+    if port != bound_port:
+        return False
+    return host == bound_host or (host in _THIS_MACHINE and bound_host in _THIS_MACHINE)
 
 
 def _value(option: Option, raw: Any) -> object:

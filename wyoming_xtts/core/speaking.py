@@ -234,17 +234,19 @@ class SpeakingService:
 
         async def produce() -> AsyncGenerator[np.ndarray, None]:
             spoken: list[np.ndarray] = []
+            synthesis = self.engine.synthesize(segment.text, segment.language, voice)
             async with (
                 self._slots,
-                aclosing(self.engine.synthesize(segment.text, segment.language, voice)) as audio,
+                aclosing(synthesis) as audio,
                 aclosing(self._within_budget(audio, segment, voice)) as pieces,
             ):
                 async for piece in pieces:
                     spoken.append(piece)
                     yield piece
             # Reached only when the segment was spoken in full: the last listener gone
-            # cancels the task above.
-            if store and spoken and self._cache is not None and key is not None:
+            # cancels the task above. A fallback's audio is not the engine's own: not kept.
+            kept = store and spoken and self.engine.spoke_itself(synthesis)
+            if kept and self._cache is not None and key is not None:
                 await asyncio.to_thread(self._cache.put, key, np.concatenate(spoken))
 
         def ended() -> None:

@@ -29,6 +29,7 @@ from .profile_settings import (
     STYLE_KEYS,
     provider_settings,
     read_description,
+    read_fallback_voice,
     read_generation,
     read_languages,
     read_settings_file,
@@ -68,6 +69,10 @@ class Voice:
 
     style: str | None = None
     """The speaking style (a sub-directory of the profile); None for the plain clips."""
+
+    fallback_voice: str | None = None
+    """The voice a Wyoming fallback server speaks this one in (`fallback_voice` in
+    voice.toml, its styles' too); None: that server's default voice."""
 
     @property
     def key(self) -> str:
@@ -209,6 +214,7 @@ class VoiceLibrary:
         languages = read_languages(settings, self.default_language, errors)
         generation = read_generation(settings.get("synthesis", {}), errors)
         speaker_url, cleanup_voice = provider_settings(settings, PROFILE_FILE, None, errors)
+        fallback_voice = read_fallback_voice(settings, errors)
         detect_language = settings.get("detect_language", True)
         if not isinstance(detect_language, bool):
             errors.append(f"{PROFILE_FILE}: detect_language must be true or false.")
@@ -236,6 +242,7 @@ class VoiceLibrary:
             clips=clips,
             speaker_url=speaker_url,
             cleanup_voice=cleanup_voice,
+            fallback_voice=fallback_voice,
         )
         return VoiceProfile(
             voice=voice,
@@ -307,6 +314,7 @@ class VoiceLibrary:
             speaker_url, cleanup_voice = provider_settings(
                 table, f"{PROFILE_FILE} [styles.{name}]", voice.cleanup_voice, style_errors
             )
+            fallback_voice = read_fallback_voice(table, style_errors) or voice.fallback_voice
             styles.append(
                 StyleProfile(
                     voice=replace(
@@ -316,6 +324,7 @@ class VoiceLibrary:
                         speaker_url=speaker_url,
                         cleanup_voice=cleanup_voice,
                         style=name,
+                        fallback_voice=fallback_voice,
                     ),
                     description=description.strip(),
                     errors=tuple(style_errors),

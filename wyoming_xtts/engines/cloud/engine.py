@@ -136,6 +136,9 @@ class CloudEngine:
     def cache_identity(self) -> None:
         return None  # the providers take no seed: no two readings are the same
 
+    def spoke_itself(self, audio: AsyncGenerator[np.ndarray, None]) -> bool:
+        return True
+
     def health(self) -> EngineHealth:
         if self._refusal is not None:
             return EngineHealth(Readiness.FAILED, self._refusal.message)
@@ -158,6 +161,13 @@ class CloudEngine:
         self, text: str, language: str, voice: Voice
     ) -> AsyncGenerator[np.ndarray, None]:
         assert self._client is not None, "start() first"
+        if voice.is_builtin and not voice.speaker_url:
+            # Only as the fallback of the local engine: its studio speakers have no clips.
+            raise SpeechError(
+                ErrorCode.VOICE_UNUSABLE,
+                f"{self._provider.name} clones a voice from its clips, and {voice.name!r} is a "
+                "built-in speaker of the local model, which has none: ask for a voice profile.",
+            )
         cleanup = (
             voice.cleanup_voice if voice.cleanup_voice is not None else self._settings.cleanup_voice
         )

@@ -156,6 +156,9 @@ class XttsEngine:
     def cache_identity(self) -> str | None:
         return self._cache_identity
 
+    def spoke_itself(self, audio: AsyncGenerator[np.ndarray, None]) -> bool:
+        return True
+
     def health(self) -> EngineHealth:
         if self._model is None:
             return EngineHealth(Readiness.FAILED, "The model is not loaded.")
