@@ -500,6 +500,7 @@ async def test_replicate_down_is_spoken_by_the_local_engine_when_the_internet_is
     try:
         async with fallback_server(fallback, tmp_path, start=False) as port:
             engine.started.clear()
+            engine.voices.clear()  # the session's engine: earlier tests spoke in it too
             events = await ask(port)
     finally:
         await down.close()
