@@ -199,8 +199,8 @@ OPTIONS: tuple[Option, ...] = (
         "gpt_runtime",
         "What runs the GPT's token loop on a CPU: `torch` (PyTorch, every precision), or "
         "`onnx` (ONNX Runtime, fp32 only for now: `--precision auto` then means fp32; the GPT "
-        "is exported once per checkpoint and version into `onnx/` under `--data-dir`, about a "
-        "minute and 1.5 GB for the release; opt-in while it is measured, see [Speed](speed.md))",
+        "is exported once per checkpoint and version into `onnx/` under `--data-dir`, 20 s "
+        "and 1.5 GB for the release on 2 cores; opt-in while it is measured, see [Speed](speed.md))",
         choices=GPT_RUNTIMES,
     ),
     Option(
