@@ -232,6 +232,7 @@ def make_local_engine(checkpoint: Path, data_dir: Path, **options: Any) -> "Xtts
         builtin_speakers=True,
         precision=defaults.precision,
         deepspeed=defaults.deepspeed,
+        gpt_runtime=defaults.gpt_runtime,
         batch_sentences=defaults.batch_sentences,
         schedule=ChunkSchedule(first_tokens=defaults.first_chunk_tokens),
     )

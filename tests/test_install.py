@@ -16,11 +16,17 @@ import pytest
 from packaging.requirements import Requirement
 
 from wyoming_xtts.core.engine import EngineUnavailableError
-from wyoming_xtts.engines.local.stack import STACK, check_installed_stack, stack_failure
+from wyoming_xtts.engines.local.stack import (
+    ONNX_STACK,
+    STACK,
+    check_installed_stack,
+    stack_failure,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 LOCK_NAMES = ("proxy", "local", "dev", "tools")
 TORCH_STACK = ("torch", "torchaudio", "transformers", "coqui-tts", "triton")
+ONNX_RUNTIME = ("onnxruntime", "onnx")
 
 
 def _load_locks_script() -> ModuleType:
@@ -106,10 +112,12 @@ def test_every_locked_package_is_pinned_exactly_with_hashes(name: str) -> None:
         assert "--hash=sha256:" in block, block.splitlines()[0]
 
 
-def test_the_proxy_lock_has_no_torch() -> None:
+def test_the_proxy_lock_has_no_torch_and_no_onnx_runtime() -> None:
     text = (REPO / "locks" / "proxy.txt").read_text()
     heavy = [
-        n for n in re.findall(r"^([a-z0-9][a-z0-9._-]*)==", text, re.MULTILINE) if n in TORCH_STACK
+        n
+        for n in re.findall(r"^([a-z0-9][a-z0-9._-]*)==", text, re.MULTILINE)
+        if n in TORCH_STACK + ONNX_RUNTIME
     ]
 
     assert heavy == []
@@ -190,6 +198,39 @@ def test_an_untested_stack_is_named_with_the_command_that_fixes_it(
     assert message.startswith(expected)
     assert "script/install local --force" in message
     assert "\n" not in message
+
+
+def test_the_local_lock_has_onnx_runtime_for_x86_64_and_aarch64() -> None:
+    """One hash per wheel: Python 3.11-3.14 on both architectures (source builds never)."""
+    text = (REPO / "locks" / "local.txt").read_text()
+    for name in ONNX_RUNTIME:
+        block = re.search(rf"^{name}==\S+ ; (.*?)(?=^\S)", text, re.MULTILINE | re.DOTALL)
+        assert block is not None, name
+        assert "aarch64" in block.group(1) and "x86_64" in block.group(1)
+        assert block.group(1).count("--hash=sha256:") >= (8 if name == "onnxruntime" else 4)
+
+
+@pytest.mark.parametrize(
+    ("installed", "expected"),
+    [
+        ({"onnxruntime": "1.33.0"}, "onnxruntime 1.33.0 is installed, but this version"),
+        ({"onnxruntime": None}, "onnxruntime is not installed, and the local engine needs it"),
+    ],
+)
+def test_an_untested_onnx_runtime_is_named_only_when_it_is_asked_for(
+    installed: dict[str, str | None], expected: str
+) -> None:
+    def version(name: str) -> str:
+        if name in installed:
+            if installed[name] is None:
+                raise metadata.PackageNotFoundError(name)
+            return str(installed[name])
+        return metadata.version(name)
+
+    check_installed_stack(version)  # --gpt-runtime torch never needs it
+    with pytest.raises(EngineUnavailableError) as raised:
+        check_installed_stack(version, runtime_packages=ONNX_STACK)
+    assert str(raised.value).startswith(expected)
 
 
 def test_torch_and_torchaudio_of_different_releases_are_refused_even_when_in_range() -> None:

@@ -57,10 +57,10 @@ def _engine(
 def create_local_engine(settings: Settings) -> Engine:
     """XTTS-v2 on this machine, as the settings configure it."""
     try:
-        from .engines.local.stack import check_installed_stack, stack_failure
+        from .engines.local.stack import ONNX_STACK, check_installed_stack, stack_failure
 
         # Versions first, from metadata: a mismatched pair fails inside the imports below.
-        check_installed_stack()
+        check_installed_stack(runtime_packages=ONNX_STACK if settings.gpt_runtime == "onnx" else ())
         from .engines.local.engine import LocalEngineConfig, XttsEngine
         from .engines.local.xtts_stream import ChunkSchedule
     except ImportError as err:
@@ -82,6 +82,7 @@ def create_local_engine(settings: Settings) -> Engine:
             licence_accepted=settings.agree_cpml,
             builtin_speakers=settings.builtin_speakers,
             precision=settings.precision,
+            gpt_runtime=settings.gpt_runtime,
             deepspeed=settings.deepspeed,
             batch_sentences=settings.batch_sentences,
             schedule=ChunkSchedule(first_tokens=settings.first_chunk_tokens),

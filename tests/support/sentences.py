@@ -15,7 +15,7 @@ from TTS.tts.models.xtts import Xtts
 
 from wyoming_xtts.core.generation import GenerationSettings
 from wyoming_xtts.core.voices import Voice
-from wyoming_xtts.engines.local.gpt_batch import GptBatch
+from wyoming_xtts.engines.local.gpt_batch import GptBatch, TokenBatch
 from wyoming_xtts.engines.local.sentence_batcher import (
     PreparedSentence,
     SentenceBatcher,
@@ -62,13 +62,15 @@ def speak_directly(
     first_tokens: int = 8,
     seeds: Sequence[int] | None = None,
     gpt_context: Callable[[], AbstractContextManager[None]] = nullcontext,
+    new_batch: Callable[[], TokenBatch] | None = None,
 ) -> None:
-    """Generate `texts` together (one batch) on this thread, with silent conditioning."""
+    """Generate `texts` together (one batch) on this thread, with silent conditioning; in
+    PyTorch's `GptBatch` unless `new_batch` makes another."""
     geometry = decoder_geometry(model)
     schedule = ChunkSchedule(first_tokens=first_tokens)
     seeds = seeds or [7] * len(texts)
 
-    def prepare(request: SentenceRequest, batch: GptBatch) -> PreparedSentence:
+    def prepare(request: SentenceRequest, batch: TokenBatch) -> PreparedSentence:
         seed = seeds[texts.index(request.text)]
         decoder = StreamingDecoder(
             model.hifigan_decoder.waveform_decoder,
@@ -91,7 +93,10 @@ def speak_directly(
 
     with ThreadPoolExecutor(max_workers=1) as unused:
         batcher = SentenceBatcher(
-            unused, len(texts), lambda: GptBatch(model.gpt, gpt_context), prepare
+            unused,
+            len(texts),
+            new_batch or (lambda: GptBatch(model.gpt, gpt_context)),
+            prepare,
         )
         voice = Voice(name="silent", languages=("en",))
         requests = [

@@ -23,6 +23,11 @@ Precision = Literal["auto", "fp32", "int8", "fp16"]
 
 PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 
+GptRuntime = Literal["torch", "onnx"]
+"""What runs the local model's GPT token loop (see engines/local/onnx_gpt.py)."""
+
+GPT_RUNTIMES: tuple[GptRuntime, ...] = get_args(GptRuntime)
+
 
 class EngineUnavailableError(Exception):
     """The engine cannot start; the message is one sentence telling the user what to do."""

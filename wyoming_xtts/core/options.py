@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..text.languages import XTTS_LANGUAGES, normalize_language
-from .engine import PRECISIONS
+from .engine import GPT_RUNTIMES, PRECISIONS
 from .generation import NumberRange, OutOfRangeError
 from .networks import parse_networks
 
@@ -195,7 +195,8 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "data_dir",
-        "Writable: the downloaded model (`models/`) and the latents cache (`latents/`)",
+        "Writable: the downloaded model (`models/`), the latents cache (`latents/`) and the "
+        "GPT's ONNX export (`onnx/`, with `--gpt-runtime onnx`)",
         _path,
     ),
     Option(
@@ -219,6 +220,14 @@ OPTIONS: tuple[Option, ...] = (
         "[Speed](speed.md)), `fp16` (CUDA only)",
         choices=PRECISIONS,
         addon="precision",
+    ),
+    Option(
+        "gpt_runtime",
+        "What runs the GPT's token loop on a CPU: `torch` (PyTorch, every precision), or "
+        "`onnx` (ONNX Runtime, fp32 only for now: `--precision auto` then means fp32; the GPT "
+        "is exported once per checkpoint and version into `onnx/` under `--data-dir`, 20 s "
+        "and 1.5 GB for the release on 2 cores; opt-in while it is measured, see [Speed](speed.md))",
+        choices=GPT_RUNTIMES,
     ),
     Option(
         "batch_sentences",

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .engine import Precision
+from .engine import GptRuntime, Precision
 from .options import ENV_PREFIX, OPTIONS, Option, SettingsError
 
 DEFAULT_URI = "tcp://0.0.0.0:10200"
@@ -62,6 +62,9 @@ class Settings:
 
     precision: Precision = "auto"
     """As asked; `auto` is resolved by the local engine (engines/local/precision.py)."""
+
+    gpt_runtime: GptRuntime = "torch"
+    """Local engine only; `onnx` is CPU and fp32 only (engines/local/onnx_gpt.py)."""
 
     deepspeed: bool = False
     """Local engine, CUDA only; forces `batch_sentences` to 1."""

@@ -27,15 +27,17 @@ from ...core.engine import (
     EngineHealth,
     EngineInfo,
     EngineUnavailableError,
+    GptRuntime,
     Precision,
     Readiness,
 )
 from ...core.errors import ErrorCode, SpeechError
+from ...core.files import disk_full_sentence, is_disk_full
 from ...core.voices import Voice
 from ...text.languages import XTTS_LANGUAGES
 from .checkpoint import CheckpointReadOnlyError, checkpoint_fingerprint, read_checkpoint
 from .conditioning import Conditioning, ConditioningCache, ConditioningParams
-from .gpt_batch import GptBatch, VoicePrefixes
+from .gpt_batch import GptBatch, TokenBatch, VoicePrefixes
 from .memory import release_freed_memory
 from .model_files import (
     SPEAKERS_FILE,
@@ -45,6 +47,7 @@ from .model_files import (
     writable_copy_dir,
 )
 from .offload import Handoff
+from .onnx_gpt import OnnxExportError, OnnxGpt, OnnxGptBatch, load_onnx_gpt
 from .precision import gpt_autocast, prepare_for_inference, resolve_precision
 from .sentence_batcher import PreparedSentence, SentenceBatcher, SentenceRequest
 from .stack import stack_failure
@@ -77,6 +80,7 @@ class LocalEngineConfig:
     builtin_speakers: bool
     precision: Precision
     deepspeed: bool
+    gpt_runtime: GptRuntime
     batch_sentences: int
     """1 with DeepSpeed: its injected kernels replace the attention whose padding mask
     batching relies on (untested here)."""
@@ -113,6 +117,7 @@ class XttsEngine:
         self._model: Xtts | None = None
         self._device = "cpu"
         self._precision: Precision = "fp32"
+        self._onnx: OnnxGpt | None = None
         self._cache_identity: str | None = None
         self._languages: tuple[str, ...] = XTTS_LANGUAGES
         self._builtin: dict[str, Conditioning] = {}
@@ -129,7 +134,9 @@ class XttsEngine:
     def info(self) -> EngineInfo:
         return EngineInfo(
             description=(
-                f"Coqui XTTS-v2 voice cloning, running locally ({self._device}, {self._precision})"
+                "Coqui XTTS-v2 voice cloning, running locally "
+                f"({self._device}, {self._precision}"
+                f"{', ONNX Runtime' if self._config.gpt_runtime == 'onnx' else ''})"
             ),
             attribution_name="Coqui (CPML, non-commercial)",
             attribution_url="https://huggingface.co/coqui/XTTS-v2",
@@ -204,7 +211,10 @@ class XttsEngine:
         else:
             directory = ensure_release_model(config.data_dir, config.licence_accepted)
         self._device = pick_device(config.device)
-        self._precision = resolve_precision(config.precision, self._device)
+        if config.gpt_runtime == "onnx":
+            self._precision = _onnx_precision(config.precision, self._device)
+        else:
+            self._precision = resolve_precision(config.precision, self._device)
         if config.deepspeed:
             _check_deepspeed(self._device)
         _LOGGER.info("Loading XTTS-v2 from %s on %s (%s)", directory, self._device, self._precision)
@@ -245,6 +255,9 @@ class XttsEngine:
         )
         fingerprint = checkpoint_fingerprint(directory)
         self._cache_identity = f"xtts-v2:{fingerprint}:{self._precision}:{self._device}"
+        if config.gpt_runtime == "onnx":
+            self._onnx = self._load_onnx(model, fingerprint)
+            self._cache_identity += ":onnx"
         self._cache = ConditioningCache(
             directory=config.data_dir / "latents",
             model_fingerprint=fingerprint,
@@ -308,11 +321,40 @@ class XttsEngine:
                 f"Voice {voice.name!r} cannot be used: its clips could not be read ({err}).",
             ) from err
 
-    def _new_batch(self) -> GptBatch:
+    def _load_onnx(self, model: Xtts, fingerprint: str) -> OnnxGpt:
+        """The GPT on ONNX Runtime; PyTorch's copy of the transformer's blocks is then dropped
+        (moved to the meta device: the graph holds the weights)."""
+        try:
+            import onnxruntime  # noqa: F401
+        except (ImportError, OSError) as err:
+            raise stack_failure("importing ONNX Runtime", err) from err
+        try:
+            session, export = load_onnx_gpt(model.gpt, self._config.data_dir, fingerprint)
+        except OSError as err:
+            if is_disk_full(err):
+                raise EngineUnavailableError(disk_full_sentence(self._config.data_dir)) from err
+            raise EngineUnavailableError(
+                f"The GPT's ONNX export under {self._config.data_dir / 'onnx'} could not be "
+                f"written or read ({err})."
+            ) from err
+        except (OnnxExportError, RuntimeError) as err:
+            raise stack_failure("exporting the GPT to ONNX", err) from err
+        model.gpt.gpt.h.to("meta")
+        release_freed_memory()
+        _LOGGER.info(
+            "GPT on ONNX Runtime (fp32) from %s%s",
+            export.directory,
+            f", exported in {export.seconds:.1f} s" if export.seconds else "",
+        )
+        return session
+
+    def _new_batch(self) -> TokenBatch:
         model = self._require_model()
+        if self._onnx is not None:
+            return OnnxGptBatch(model.gpt, self._onnx)
         return GptBatch(model.gpt, partial(gpt_autocast, self._precision, self._device))
 
-    def _prepare(self, request: SentenceRequest, batch: GptBatch) -> PreparedSentence:
+    def _prepare(self, request: SentenceRequest, batch: TokenBatch) -> PreparedSentence:
         """Everything a sentence needs before it joins the batch (on the model thread)."""
         model = self._require_model()
         assert self._geometry is not None
@@ -394,6 +436,22 @@ class _FirstPiece:
 
     def finish(self) -> None:
         pass
+
+
+def _onnx_precision(requested: Precision, device: str) -> Precision:
+    """`--gpt-runtime onnx` runs fp32 on the CPU, for now; anything else is refused."""
+    if device != "cpu":
+        raise EngineUnavailableError(
+            "--gpt-runtime onnx runs on the CPU: use --device cpu, or --gpt-runtime torch on a GPU."
+        )
+    if requested not in ("auto", "fp32"):
+        raise EngineUnavailableError(
+            f"--gpt-runtime onnx runs the GPT in fp32 only, for now: use --precision fp32 (or "
+            f"auto) with it, or --gpt-runtime torch for --precision {requested}."
+        )
+    if requested == "auto":
+        _LOGGER.info("Precision auto with --gpt-runtime onnx: fp32 (its only precision for now)")
+    return "fp32"
 
 
 def _check_deepspeed(device: str) -> None:

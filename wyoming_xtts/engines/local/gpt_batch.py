@@ -21,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -29,7 +30,7 @@ from TTS.tts.layers.xtts.gpt import GPT
 
 from ...core.generation import GenerationSettings
 
-_PROMPT_FILLER_TOKEN = 1
+PROMPT_FILLER_TOKEN = 1
 """The id coqui-tts' generator gives each prompt position, which the repetition penalty sees."""
 
 
@@ -107,6 +108,96 @@ class StepOutput:
     """float32 scores of the next audio token."""
 
 
+KeysValues = Sequence[tuple[torch.Tensor, torch.Tensor]]
+"""Per transformer layer, keys and values (rows, heads, positions, head width) each."""
+
+
+class TokenBatch(Protocol):
+    """What the sentence batcher asks of a batch of sentences stepping together, whichever
+    runtime computes the GPT: `GptBatch` (PyTorch) or `onnx_gpt.OnnxGptBatch`."""
+
+    @property
+    def rows(self) -> int:
+        """Sentences in the batch."""
+
+    @property
+    def stop_token(self) -> int:
+        """The audio token that ends a sentence."""
+
+    def sampler(
+        self, settings: GenerationSettings, generator: torch.Generator | None
+    ) -> "TokenSampler":
+        """A sampler for a sentence about to join."""
+
+    def voice_prefix(self, cond_latent: torch.Tensor) -> "VoicePrefix":
+        """The keys and values of a voice's conditioning positions, for `join`."""
+
+    def join(self, prefix: "VoicePrefix", text_tokens: torch.Tensor) -> "StepOutput":
+        """Add a sentence as the last row; what its prompt's last position predicts."""
+
+    def step(self, tokens: Sequence[int]) -> "list[StepOutput]":
+        """Feed each row its next token; what each row's new position predicts."""
+
+    def leave(self, rows: Sequence[int]) -> None:
+        """Drop these rows; the others keep their order."""
+
+
+def prompt_embeddings(gpt: GPT, text_tokens: torch.Tensor) -> torch.Tensor:
+    """A sentence's prompt after its voice's prefix: the text between its start and stop
+    tokens, then the audio start token, each with its position, (1, positions, width)."""
+    text = torch.nn.functional.pad(text_tokens.unsqueeze(0), (1, 0), value=gpt.start_text_token)
+    text = torch.nn.functional.pad(text, (0, 1), value=gpt.stop_text_token)
+    start = torch.full((1, 1), gpt.start_audio_token, dtype=torch.long, device=text.device)
+    text_embedding = gpt.text_embedding(text) + gpt.text_pos_embedding(text)
+    audio_embedding = gpt.mel_embedding(start) + gpt.mel_pos_embedding(start)
+    return torch.cat([text_embedding, audio_embedding], dim=1)
+
+
+def step_embeddings(gpt: GPT, tokens: Sequence[int], positions: Sequence[int]) -> torch.Tensor:
+    """Each row's next audio token at its audio position, (rows, 1, width)."""
+    device = gpt.mel_embedding.weight.device
+    fed = torch.tensor(tokens, dtype=torch.long, device=device).unsqueeze(1)
+    at = torch.tensor(positions, dtype=torch.long, device=device).unsqueeze(1)
+    embedding: torch.Tensor = gpt.mel_embedding(fed) + gpt.mel_pos_embedding.emb(at)
+    return embedding
+
+
+def merge_rows(
+    layers: KeysValues, mask: torch.Tensor, new_layers: KeysValues, length: int
+) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
+    """Rows' keys and values with a one-row cache of `length` positions appended as the last
+    row, whichever is shorter left-padded, and the mask (1 real, 0 padding) that goes with
+    them."""
+    new_mask = torch.ones((1, length), dtype=torch.long, device=mask.device)
+    width = max(length, mask.shape[1])
+    merged_mask = torch.cat([_left_pad(mask, width), _left_pad(new_mask, width)], dim=0)
+    merged = [
+        (
+            torch.cat([_left_pad(keys, width), _left_pad(new_keys, width)], dim=0),
+            torch.cat([_left_pad(values, width), _left_pad(new_values, width)], dim=0),
+        )
+        for (keys, values), (new_keys, new_values) in zip(layers, new_layers, strict=True)
+    ]
+    return merged, merged_mask
+
+
+def keep_rows(
+    layers: KeysValues, mask: torch.Tensor, kept: Sequence[int]
+) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
+    """Only the `kept` rows' keys, values and mask, without the padding only the others
+    needed."""
+    index = torch.tensor(kept, dtype=torch.long, device=mask.device)
+    mask = mask.index_select(0, index)
+    first_real = int(mask.any(dim=0).nonzero()[0].item())
+    return [
+        (
+            keys.index_select(0, index)[:, :, first_real:],
+            values.index_select(0, index)[:, :, first_real:],
+        )
+        for keys, values in layers
+    ], mask[:, first_real:]
+
+
 class GptBatch:
     """The key/value cache and mask of the sentences the GPT is generating, one row each.
 
@@ -139,9 +230,7 @@ class GptBatch:
         self, settings: GenerationSettings, generator: torch.Generator | None
     ) -> TokenSampler:
         """A sampler for a sentence about to join, having seen what its prompt feeds the GPT."""
-        return TokenSampler(
-            settings, generator, (_PROMPT_FILLER_TOKEN, self._gpt.start_audio_token)
-        )
+        return TokenSampler(settings, generator, (PROMPT_FILLER_TOKEN, self._gpt.start_audio_token))
 
     def voice_prefix(self, cond_latent: torch.Tensor) -> VoicePrefix:
         """The keys and values of a voice's conditioning positions, for `join`."""
@@ -160,13 +249,8 @@ class GptBatch:
         Returns what the prompt's last position predicts: the first token's latent and scores.
         """
         gpt = self._gpt
-        text = torch.nn.functional.pad(text_tokens.unsqueeze(0), (1, 0), value=gpt.start_text_token)
-        text = torch.nn.functional.pad(text, (0, 1), value=gpt.stop_text_token)
-        start = torch.full((1, 1), gpt.start_audio_token, dtype=torch.long, device=text.device)
         with self._context():
-            text_embedding = gpt.text_embedding(text) + gpt.text_pos_embedding(text)
-            audio_embedding = gpt.mel_embedding(start) + gpt.mel_pos_embedding(start)
-            prompt = torch.cat([text_embedding, audio_embedding], dim=1)
+            prompt = prompt_embeddings(gpt, text_tokens)
             cache = DynamicCache(ddp_cache_data=prefix.layers)  # copies: the prefix stays as is
             hidden = gpt.gpt(
                 inputs_embeds=prompt, past_key_values=cache, use_cache=True, return_dict=True
@@ -181,12 +265,9 @@ class GptBatch:
         assert self._cache is not None and self._mask is not None
         assert len(tokens) == self.rows, "one token per row"
         gpt = self._gpt
-        device = self._mask.device
-        fed = torch.tensor(tokens, dtype=torch.long, device=device).unsqueeze(1)
-        positions = torch.tensor(self._positions, dtype=torch.long, device=device).unsqueeze(1)
         self._mask = torch.cat([self._mask, self._mask.new_ones((self.rows, 1))], dim=1)
         with self._context():
-            embedding = gpt.mel_embedding(fed) + gpt.mel_pos_embedding.emb(positions)
+            embedding = step_embeddings(gpt, tokens, self._positions)
             hidden = gpt.gpt(
                 inputs_embeds=embedding,
                 past_key_values=self._cache,
@@ -210,20 +291,9 @@ class GptBatch:
             self._mask = None
             return
         assert self._cache is not None and self._mask is not None
-        index = torch.tensor(kept, dtype=torch.long, device=self._mask.device)
-        mask = self._mask.index_select(0, index)
         # Padding that only the departed rows needed is dropped with them.
-        first_real = int(mask.any(dim=0).nonzero()[0].item())
-        self._mask = mask[:, first_real:]
-        self._cache = DynamicCache(
-            ddp_cache_data=[
-                (
-                    keys.index_select(0, index)[:, :, first_real:],
-                    values.index_select(0, index)[:, :, first_real:],
-                )
-                for keys, values, _ in self._cache
-            ]
-        )
+        layers, self._mask = keep_rows(_pairs(self._cache), self._mask, kept)
+        self._cache = DynamicCache(ddp_cache_data=layers)
 
     def _output(self, hidden: torch.Tensor) -> StepOutput:
         latent = self._gpt.final_norm(hidden)
@@ -235,19 +305,8 @@ class GptBatch:
         if self._cache is None or self._mask is None:
             self._cache, self._mask = cache, new_mask
             return
-        width = max(length, self._mask.shape[1])
-        self._mask = torch.cat([_left_pad(self._mask, width), _left_pad(new_mask, width)], dim=0)
-        self._cache = DynamicCache(
-            ddp_cache_data=[
-                (
-                    torch.cat([_left_pad(keys, width), _left_pad(new_keys, width)], dim=0),
-                    torch.cat([_left_pad(values, width), _left_pad(new_values, width)], dim=0),
-                )
-                for (keys, values, _), (new_keys, new_values, _) in zip(
-                    self._cache, cache, strict=True
-                )
-            ]
-        )
+        layers, self._mask = merge_rows(_pairs(self._cache), self._mask, _pairs(cache), length)
+        self._cache = DynamicCache(ddp_cache_data=layers)
 
     @staticmethod
     def _device(cache: DynamicCache) -> torch.device:
@@ -264,7 +323,7 @@ class VoicePrefixes:
         self._capacity = capacity
         self._prefixes: OrderedDict[bytes, VoicePrefix] = OrderedDict()
 
-    def get(self, batch: GptBatch, cond_latent: np.ndarray, device: str) -> VoicePrefix:
+    def get(self, batch: TokenBatch, cond_latent: np.ndarray, device: str) -> VoicePrefix:
         """The prefix of this conditioning, computed through `batch` if not kept."""
         key = hashlib.blake2b(cond_latent.tobytes(), digest_size=16).digest()
         prefix = self._prefixes.get(key)
@@ -275,6 +334,10 @@ class VoicePrefixes:
                 self._prefixes.popitem(last=False)
         self._prefixes.move_to_end(key)
         return prefix
+
+
+def _pairs(cache: DynamicCache) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return [(keys, values) for keys, values, _ in cache]
 
 
 def _left_pad(tensor: torch.Tensor, width: int) -> torch.Tensor:

@@ -20,7 +20,7 @@ import torch
 from ...core.errors import ErrorCode, SpeechError
 from ...core.voices import Voice
 from .conditioning import Conditioning
-from .gpt_batch import GptBatch, StepOutput, VoicePrefix
+from .gpt_batch import StepOutput, TokenBatch, VoicePrefix
 from .xtts_stream import PieceSink, SentenceGeneration
 
 _LOGGER = logging.getLogger(__name__)
@@ -70,8 +70,8 @@ class SentenceBatcher:
         self,
         executor: Executor,
         max_rows: int,
-        new_batch: Callable[[], GptBatch],
-        prepare: Callable[[SentenceRequest, GptBatch], PreparedSentence],
+        new_batch: Callable[[], TokenBatch],
+        prepare: Callable[[SentenceRequest, TokenBatch], PreparedSentence],
     ) -> None:
         self._executor = executor
         self._max_rows = max_rows
@@ -143,7 +143,7 @@ class SentenceBatcher:
                 sink.fail(failure)
             raise
 
-    def _admit(self, batch: GptBatch, rows: list[SentenceGeneration], tokens: list[int]) -> None:
+    def _admit(self, batch: TokenBatch, rows: list[SentenceGeneration], tokens: list[int]) -> None:
         while len(rows) < self._max_rows:
             with self._lock:
                 if not self._waiting:
@@ -169,7 +169,7 @@ class SentenceBatcher:
 
     @staticmethod
     def _advance_all(
-        batch: GptBatch,
+        batch: TokenBatch,
         rows: list[SentenceGeneration],
         tokens: list[int],
         outputs: list[StepOutput],

@@ -22,6 +22,10 @@ from ...core.engine import EngineUnavailableError
 STACK = ("torch", "torchaudio", "transformers", "coqui-tts")
 """The packages whose versions must agree for the local engine to work."""
 
+ONNX_STACK = ("onnxruntime", "onnx")
+"""What `--gpt-runtime onnx` needs besides: checked only when it is asked for, so that a
+broken ONNX Runtime never stops the PyTorch runtime."""
+
 _SAME_RELEASE = ("torch", "torchaudio")
 _DISTRIBUTION = "wyoming-xtts"
 _EXTRA = "local"
@@ -31,20 +35,23 @@ _CHECKOUT = Path(__file__).resolve().parents[3]
 def check_installed_stack(
     installed: Callable[[str], str] = metadata.version,
     declared: Sequence[str] | None = None,
+    runtime_packages: Sequence[str] = (),
 ) -> None:
     """Raise `EngineUnavailableError` when the installed stack is not the declared one.
 
     `installed` maps a distribution name to its installed version (raising
     `PackageNotFoundError` when absent); `declared` are the package's requirement strings
     (default: its own metadata). Both are parameters so the check is testable as it runs.
+    `runtime_packages` are checked too (`ONNX_STACK` for `--gpt-runtime onnx`).
     """
+    packages = (*STACK, *runtime_packages)
     requirements = {
         requirement.name: requirement
         for requirement in _local_requirements(declared)
-        if requirement.name in STACK
+        if requirement.name in packages
     }
     versions: dict[str, Version] = {}
-    for name in STACK:
+    for name in packages:
         try:
             versions[name] = Version(installed(name))
         except metadata.PackageNotFoundError:
@@ -83,7 +90,7 @@ def stack_failure(during: str, error: BaseException) -> EngineUnavailableError:
 def describe_stack(installed: Callable[[str], str] = metadata.version) -> str:
     """ "torch 2.11.0, torchaudio 2.11.0, ...": the installed versions, for messages and logs."""
     parts = []
-    for name in STACK:
+    for name in (*STACK, *ONNX_STACK):
         try:
             parts.append(f"{name} {installed(name)}")
         except metadata.PackageNotFoundError:
