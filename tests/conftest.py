@@ -231,6 +231,7 @@ def make_local_engine(checkpoint: Path, data_dir: Path, **options: Any) -> "Xtts
         deepspeed=defaults.deepspeed,
         batch_sentences=defaults.batch_sentences,
         schedule=ChunkSchedule(first_tokens=defaults.first_chunk_tokens),
+        unload_after=defaults.unload_after,
     )
     return XttsEngine(replace(config, **options))
 

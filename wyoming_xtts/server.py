@@ -52,6 +52,7 @@ def create_engine(settings: Settings) -> Engine:
                 deepspeed=settings.deepspeed,
                 batch_sentences=settings.batch_sentences,
                 schedule=ChunkSchedule(first_tokens=settings.first_chunk_tokens),
+                unload_after=settings.unload_after,
             )
         )
     return create_cloud_engine(settings)
