@@ -312,8 +312,7 @@ class XttsEngine:
             sound_norm_refs=bool(xtts_config.sound_norm_refs),
         )
         fingerprint = checkpoint_fingerprint(directory)
-        geometry = decoder_geometry(model)
-        self._geometry = geometry
+        self._geometry = decoder_geometry(model)
         self._builtin = builtin
         self._cache_identity = f"xtts-v2:{fingerprint}:{self._precision}:{self._device}"
         self._cache = ConditioningCache(
