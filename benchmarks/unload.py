@@ -32,6 +32,8 @@ from .in_process import add_model_options, in_process_server, timed_synthesize
 
 REQUEST = "The washing machine is done."
 
+_LOGGER = logging.getLogger("benchmarks.unload")
+
 _BUILD = (
     "import sys; from pathlib import Path; "
     "from tests.support.xtts_checkpoint import RELEASE_SIZE, TINY, build_checkpoint; "
@@ -64,6 +66,14 @@ class EngineLog(logging.Handler):
             await asyncio.sleep(0.05)
 
 
+async def timed(port: int, label: str) -> tuple[float, float]:
+    """`timed_synthesize`, logged as it starts and ends."""
+    _LOGGER.info("%s: request sent", label)
+    first, done = await timed_synthesize(port, REQUEST)
+    _LOGGER.info("%s: first audio after %.2f s, audio-stop after %.2f s", label, first, done)
+    return first, done
+
+
 def memory(device: str) -> dict[str, float]:
     """The process's resident memory and, on a GPU, PyTorch's reserve and the driver's use (GB)."""
     figures = {"resident": (resident_bytes() or 0) / 1e9}
@@ -81,6 +91,8 @@ async def main() -> None:
     parser.add_argument("--device", default="cpu")
     add_model_options(parser)
     arguments = parser.parse_args()
+    # The server's own lines on standard error, timed, beside the requests': where time went.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     log = EngineLog()
     logger = logging.getLogger("wyoming_xtts.engines.local.engine")
     logger.addHandler(log)
@@ -103,12 +115,12 @@ async def main() -> None:
         async with in_process_server(arguments, unload_after=arguments.idle_minutes) as server:
             first_load = time.monotonic() - started
             after_load = memory(arguments.device)
-            await timed_synthesize(server.port, REQUEST)  # the voice's conditioning, once
+            await timed(server.port, "conditioning the voice")  # once, outside the figures
             for run in range(arguments.runs):
-                loaded.append(await timed_synthesize(server.port, REQUEST))
+                loaded.append(await timed(server.port, f"run {run + 1}, model loaded"))
                 await log.wait_for_unloads(run + 1)
                 steps["after unload"].append(memory(arguments.device))
-                reloading.append(await timed_synthesize(server.port, REQUEST))
+                reloading.append(await timed(server.port, f"run {run + 1}, after an unload"))
                 steps["after request"].append(memory(arguments.device))
             precision = server.core.speaking.engine.info.description.rsplit(", ", 1)[-1][:-1]
 
@@ -136,6 +148,11 @@ async def main() -> None:
             f"   difference {after - normal:+.2f}"
         )
     print(f"reload as logged (s)     {', '.join(f'{s:.1f}' for s in log.reload_seconds)}")
+    for run, (normal, after) in enumerate(zip(loaded, reloading, strict=True)):
+        print(
+            f"run {run + 1}: first audio / audio-stop (s): loaded {normal[0]:.2f} / {normal[1]:.2f}, "
+            f"after an unload {after[0]:.2f} / {after[1]:.2f}"
+        )
 
 
 if __name__ == "__main__":
