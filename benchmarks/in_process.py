@@ -75,7 +75,7 @@ async def in_process_server(
             model_dir=checkpoint,
             voices_dir=root / "voices",
             data_dir=root / "data",
-            device="cpu",
+            device=getattr(arguments, "device", "cpu"),  # only some benchmarks ask for one
             precision=arguments.precision,
             uri=f"tcp://127.0.0.1:{port}",
             **settings,

@@ -235,6 +235,7 @@ def make_local_engine(checkpoint: Path, data_dir: Path, **options: Any) -> "Xtts
         gpt_runtime=defaults.gpt_runtime,
         batch_sentences=defaults.batch_sentences,
         schedule=ChunkSchedule(first_tokens=defaults.first_chunk_tokens),
+        unload_after=defaults.unload_after,
     )
     return XttsEngine(replace(config, **options))
 

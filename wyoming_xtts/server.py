@@ -86,6 +86,7 @@ def create_local_engine(settings: Settings) -> Engine:
             deepspeed=settings.deepspeed,
             batch_sentences=settings.batch_sentences,
             schedule=ChunkSchedule(first_tokens=settings.first_chunk_tokens),
+            unload_after=settings.unload_after,
         )
     )
 

@@ -112,6 +112,10 @@ def _seconds(low: float, high: float) -> Callable[[str, str], float]:
     return _in_range(NumberRange(float, low, high, unit="seconds"))
 
 
+def _minutes(low: float, high: float) -> Callable[[str, str], float]:
+    return _in_range(NumberRange(float, low, high, unit="minutes"))
+
+
 def _matching(pattern: re.Pattern[str], shape: str) -> Callable[[str, str], str]:
     def parse(name: str, text: str) -> str:
         if not pattern.match(text):
@@ -243,6 +247,16 @@ OPTIONS: tuple[Option, ...] = (
         "and sent (2-48); later pieces grow to 48 tokens. Smaller starts sooner; the audio is "
         "the same",
         _whole(2, 48),
+    ),
+    Option(
+        "unload_after",
+        "Minutes without a request after which the local model hands its memory back (GPU "
+        "memory to the driver, RAM to the system), for a GPU shared with an LLM; the next "
+        "request waits while it loads again (0-10080, e.g. `0.5`; 0: never). Cached "
+        "announcements and `describe` are answered meanwhile without loading; see [Idle "
+        "unload](speed.md#idle-unload-sharing-the-gpu). Cloud engines ignore it",
+        _minutes(0.0, 10_080.0),
+        addon="unload_after",
     ),
     Option(
         "deepspeed",

@@ -75,6 +75,9 @@ class Settings:
     first_chunk_tokens: int = 8
     """GPT tokens (46.4 ms of speech each) before a sentence's first decoded piece."""
 
+    unload_after: float = 0.0
+    """Minutes (fractions allowed); 0: the local model is never unloaded."""
+
     default_voice: str | None = None
     """None: a profile marked `default`, else the first profile by name."""
 

@@ -3,11 +3,18 @@
 One model instance serves every connection. All model work runs on one dedicated thread:
 PyTorch inference is not meant to be shared between threads. Sentences from all connections
 are generated together there (`sentence_batcher.py`), sharing each GPT step.
+
+With `--unload-after`, the model is dropped after that long without a segment to speak, so a
+GPU (or the RAM) shared with other programs gets its memory back, and is loaded again on the
+model thread by the first sentence that needs it. Loading, unloading and generating all run on
+that one thread, in the order they were asked for: two of them never overlap, and a load is
+never repeated for sentences that arrive while it runs.
 """
 
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncGenerator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
@@ -19,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 import torch
+from TTS.tts.configs.xtts_config import XttsConfig
 from TTS.tts.models.xtts import Xtts
 
 from ...core.audio import XTTS_OUTPUT_RATE, XTTS_REFERENCE_RATE, load_clip
@@ -38,7 +46,8 @@ from ...text.languages import XTTS_LANGUAGES
 from .checkpoint import CheckpointReadOnlyError, checkpoint_fingerprint, read_checkpoint
 from .conditioning import Conditioning, ConditioningCache, ConditioningParams
 from .gpt_batch import GptBatch, TokenBatch, VoicePrefixes
-from .memory import release_freed_memory
+from .idle import IdleTimer
+from .memory import hand_back_model_memory, memory_in_use, release_freed_memory
 from .model_files import (
     SPEAKERS_FILE,
     check_checkpoint,
@@ -64,6 +73,10 @@ _LOGGER = logging.getLogger(__name__)
 
 _WARM_UP_TEXT = "Ready."
 
+_RELOAD_FAILURES = (EngineUnavailableError, OSError, RuntimeError, MemoryError)
+"""What loading the model again can meet: its files gone, a full GPU (CUDA's out-of-memory
+error is a RuntimeError), too little RAM."""
+
 
 @dataclass(frozen=True)
 class LocalEngineConfig:
@@ -87,6 +100,9 @@ class LocalEngineConfig:
 
     schedule: ChunkSchedule
     """How many GPT tokens make each piece of streamed audio (from `first_chunk_tokens`)."""
+
+    unload_after: float
+    """Minutes without a segment before the model is unloaded; 0: it stays loaded."""
 
 
 def pick_device(requested: str) -> str:
@@ -121,14 +137,24 @@ class XttsEngine:
         self._cache_identity: str | None = None
         self._languages: tuple[str, ...] = XTTS_LANGUAGES
         self._builtin: dict[str, Conditioning] = {}
+        self._builtin_names: tuple[str, ...] = ()  # kept while unloaded, for describe
         self._cache: ConditioningCache | None = None
         self._geometry: DecoderGeometry | None = None
         self._prefixes = VoicePrefixes()
         self._batch_sentences = 1 if config.deepspeed else config.batch_sentences
         self._batcher = SentenceBatcher(
-            self._executor, self._batch_sentences, self._new_batch, self._prepare
+            self._executor,
+            self._batch_sentences,
+            self._new_batch,
+            self._prepare,
+            ready=self._ensure_loaded,
         )
         self._segments_open = 0  # changed on the event loop only
+        self._idle = IdleTimer(
+            config.unload_after * 60 if config.unload_after > 0 else None, self._on_idle
+        )
+        self._unloaded = False  # dropped on purpose, loads again when needed (model thread)
+        self._reload_failure: str | None = None  # why the last load after an unload failed
 
     @property
     def info(self) -> EngineInfo:
@@ -167,14 +193,28 @@ class XttsEngine:
         return True
 
     def health(self) -> EngineHealth:
-        if self._model is None:
-            return EngineHealth(Readiness.FAILED, "The model is not loaded.")
-        return READY
+        if self._model is not None:
+            return READY
+        if self._reload_failure is not None:
+            return EngineHealth(
+                Readiness.FAILED,
+                f"Loading the model again failed ({self._reload_failure}); the next request "
+                "tries again.",
+            )
+        if self._unloaded:
+            return EngineHealth(
+                Readiness.UNLOADED,
+                f"Unloaded after {self._config.unload_after:g} minutes without a request "
+                "(--unload-after); the next request loads it again.",
+            )
+        return EngineHealth(Readiness.FAILED, "The model is not loaded.")
 
     async def start(self) -> None:
         await asyncio.wrap_future(self._executor.submit(self._load))
+        self._idle.idle(asyncio.get_running_loop())
 
     async def close(self) -> None:
+        self._idle.stop()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def builtin_voices(self) -> Sequence[Voice]:
@@ -184,14 +224,16 @@ class XttsEngine:
             self._config.default_language,
             *(code for code in self._languages if code != self._config.default_language),
         )
-        return [Voice(name=name, languages=languages) for name in self._builtin]
+        return [Voice(name=name, languages=languages) for name in self._builtin_names]
 
     async def synthesize(
         self, text: str, language: str, voice: Voice
     ) -> AsyncGenerator[np.ndarray, None]:
+        loop = asyncio.get_running_loop()
         self._segments_open += 1
+        self._idle.busy()
         try:
-            handoff: Handoff[np.ndarray] = Handoff(asyncio.get_running_loop())
+            handoff: Handoff[np.ndarray] = Handoff(loop)
             self._batcher.submit(SentenceRequest(text, language, voice, handoff))
             async with aclosing(handoff.items()) as pieces:
                 async for piece in pieces:
@@ -199,17 +241,22 @@ class XttsEngine:
         finally:
             self._segments_open -= 1
             if self._segments_open == 0:
+                self._idle.idle(loop)
                 with contextlib.suppress(RuntimeError):  # the engine was closed meanwhile
                     self._executor.submit(self._release_if_idle)
+
+    def _on_idle(self) -> None:
+        """`--unload-after` passed with nothing spoken (event loop): unload on the model
+        thread, after whatever it is still doing."""
+        with contextlib.suppress(RuntimeError):  # the engine was closed meanwhile
+            self._executor.submit(self._unload_if_idle)
 
     # -- on the model thread -------------------------------------------------------------
 
     def _load(self) -> None:
+        """The first load (at start): the model, what `describe` says, then the warm-up."""
         config = self._config
-        if config.model_dir is not None:
-            directory = check_checkpoint(config.model_dir)
-        else:
-            directory = ensure_release_model(config.data_dir, config.licence_accepted)
+        directory = self._checkpoint_directory()
         self._device = pick_device(config.device)
         if config.gpt_runtime == "onnx":
             self._precision = _onnx_precision(config.precision, self._device)
@@ -218,7 +265,33 @@ class XttsEngine:
         if config.deepspeed:
             _check_deepspeed(self._device)
         _LOGGER.info("Loading XTTS-v2 from %s on %s (%s)", directory, self._device, self._precision)
+        directory, xtts_config, params = self._read_model(directory)
+        self._languages = tuple(code for code in xtts_config.languages if code in XTTS_LANGUAGES)
+        self._builtin_names = tuple(self._builtin)
+        try:
+            self._warm_up(params)
+        except Exception as err:
+            # The first generation is where an untested transformers or torch shows itself.
+            raise stack_failure("speaking its warm-up sentence", err) from err
+        _LOGGER.info(
+            "XTTS-v2 ready: %d languages, %d built-in speakers%s",
+            len(self._languages),
+            len(self._builtin),
+            "" if (directory / SPEAKERS_FILE).exists() else f" (no {SPEAKERS_FILE})",
+        )
 
+    def _checkpoint_directory(self) -> Path:
+        config = self._config
+        if config.model_dir is not None:
+            return check_checkpoint(config.model_dir)
+        return ensure_release_model(config.data_dir, config.licence_accepted)
+
+    def _read_model(self, directory: Path) -> tuple[Path, XttsConfig, ConditioningParams]:
+        """Load the checkpoint on the device in its precision, with everything made from it
+        (built-in speakers' conditioning, the conditioning cache, the audio cache's identity);
+        the engine's state changes only once all of it succeeded. Returns the directory
+        actually read (a writable copy, perhaps), its config and conditioning settings."""
+        config = self._config
         if (writable_copy_dir(directory, config.data_dir) / "model.pth").is_file():
             directory = writable_copy_dir(directory, config.data_dir)
         try:
@@ -234,13 +307,11 @@ class XttsEngine:
             model, xtts_config = read_checkpoint(copy, config.deepspeed)
         model.to(self._device)
         prepare_for_inference(model, self._precision)
-        self._model = model
-        self._geometry = decoder_geometry(model)
         release_freed_memory()
 
-        self._languages = tuple(code for code in xtts_config.languages if code in XTTS_LANGUAGES)
+        builtin = {}
         if model.speaker_manager is not None:
-            self._builtin = {
+            builtin = {
                 name: Conditioning(
                     gpt_cond_latent=tensors["gpt_cond_latent"].float().cpu().numpy(),
                     speaker_embedding=tensors["speaker_embedding"].float().cpu().numpy(),
@@ -254,6 +325,8 @@ class XttsEngine:
             sound_norm_refs=bool(xtts_config.sound_norm_refs),
         )
         fingerprint = checkpoint_fingerprint(directory)
+        self._geometry = decoder_geometry(model)
+        self._builtin = builtin
         self._cache_identity = f"xtts-v2:{fingerprint}:{self._precision}:{self._device}"
         if config.gpt_runtime == "onnx":
             self._onnx = self._load_onnx(model, fingerprint)
@@ -264,17 +337,69 @@ class XttsEngine:
             params=params,
             compute=partial(self._compute_conditioning, params),
         )
-        try:
-            self._warm_up(params)
-        except Exception as err:
-            # The first generation is where an untested transformers or torch shows itself.
-            raise stack_failure("speaking its warm-up sentence", err) from err
+        self._model = model
+        return directory, xtts_config, params
+
+    def _unload_if_idle(self) -> None:
+        """Drop the model and everything made from it, and hand their memory back: GPU memory
+        to the driver, RAM to the system. What `describe` says (languages, built-in speakers'
+        names, device, precision) and the audio cache's identity stay; so do the conditioning
+        latents on disk, so the next request recomputes nothing.
+
+        The count of open segments is read here without a lock: a segment that arrives just
+        after the check is queued on this thread behind the unload, and loads the model again.
+        """
+        if self._segments_open or self._model is None:
+            return
+        before = memory_in_use(self._device)
+        self._unloaded = True  # first: `health` never sees a model missing for no reason
+        self._model = None
+        self._geometry = None
+        self._builtin = {}
+        self._cache = None  # the voices' conditioning in memory
+        self._prefixes = VoicePrefixes()  # the GPT's keys and values of recent voices
+        self._onnx = None  # its session holds the GPT's weights (the export stays on disk)
+        hand_back_model_memory(self._device)
         _LOGGER.info(
-            "XTTS-v2 ready: %d languages, %d built-in speakers%s",
-            len(self._languages),
-            len(self._builtin),
-            "" if (directory / SPEAKERS_FILE).exists() else f" (no {SPEAKERS_FILE})",
+            "XTTS-v2 unloaded after %g minutes without a request; the next one loads it again "
+            "(before: %s; after: %s)",
+            self._config.unload_after,
+            before,
+            memory_in_use(self._device),
         )
+
+    def _ensure_loaded(self) -> None:
+        """Before a batch (model thread): load the model again if it was unloaded while idle.
+        Sentences arriving meanwhile wait in the batcher's queue for this one load."""
+        if self._model is not None or not self._unloaded:
+            return
+        _LOGGER.info("Loading XTTS-v2 again after %.1f minutes idle", self._idle.idle_minutes())
+        started = time.monotonic()
+        failure = self._try_reload()
+        if failure is not None:
+            self._reload_failure = failure
+            hand_back_model_memory(self._device)  # whatever the failed load had taken
+            raise SpeechError(
+                ErrorCode.SYNTHESIS_FAILED,
+                f"The XTTS-v2 model could not be loaded again: {failure}",
+            )
+        self._unloaded = False
+        self._reload_failure = None
+        _LOGGER.info(
+            "XTTS-v2 loaded again in %.1f s (%s)",
+            time.monotonic() - started,
+            memory_in_use(self._device),
+        )
+
+    def _try_reload(self) -> str | None:
+        """Read the checkpoint again; why not, if it failed. (The exception is not kept: its
+        traceback would hold the half-loaded model's memory.)"""
+        try:
+            self._read_model(self._checkpoint_directory())
+        except _RELOAD_FAILURES as err:
+            _LOGGER.error("Loading XTTS-v2 again failed: %s", err)
+            return str(err)
+        return None
 
     def _compute_conditioning(
         self, params: ConditioningParams, clips: Sequence[Path]

@@ -72,11 +72,16 @@ class SentenceBatcher:
         max_rows: int,
         new_batch: Callable[[], TokenBatch],
         prepare: Callable[[SentenceRequest, TokenBatch], PreparedSentence],
+        ready: Callable[[], None] | None = None,
     ) -> None:
+        """`ready` runs on the model thread before a worker's first batch, outside inference
+        mode, while someone is waiting for a sentence (the engine loads its model again there
+        after an idle unload); a `SpeechError` from it fails every waiting sentence."""
         self._executor = executor
         self._max_rows = max_rows
         self._new_batch = new_batch
         self._prepare = prepare
+        self._ready = ready
         self._lock = threading.Lock()
         self._waiting: deque[SentenceRequest] = deque()
         self._running = False  # a worker is (or is about to be) on the model thread
@@ -109,6 +114,8 @@ class SentenceBatcher:
         rows: list[SentenceGeneration] = []
         tokens: list[int] = []
         try:
+            if not self._made_ready():
+                return
             with torch.inference_mode():
                 batch = self._new_batch()
                 while True:
@@ -142,6 +149,28 @@ class SentenceBatcher:
             for sink in stranded:
                 sink.fail(failure)
             raise
+
+    def _made_ready(self) -> bool:
+        """Whether this worker goes on: someone is listening and `ready` succeeded. When all
+        waiting sentences were abandoned it stops here, so no model is loaded for nobody."""
+        with self._lock:
+            if all(request.sink.abandoned for request in self._waiting):
+                self._waiting.clear()
+                self._running = False
+                return False
+        if self._ready is None:
+            return True
+        try:
+            self._ready()
+        except SpeechError as err:
+            with self._lock:
+                waiting = list(self._waiting)
+                self._waiting.clear()
+                self._running = False
+            for request in waiting:
+                request.sink.fail(err)
+            return False
+        return True
 
     def _admit(self, batch: TokenBatch, rows: list[SentenceGeneration], tokens: list[int]) -> None:
         while len(rows) < self._max_rows:
