@@ -349,6 +349,7 @@ def check_addon_image(image: str) -> None:
         "cleanup_voice": True,
         "language_detection": False,
         "shutdown_grace": 3,
+        "unload_after": 30,
         # A Wyoming server that is not there: the add-on serves on its primary alone.
         "fallback_engine": "tcp://127.0.0.1:10399",
         "debug_logging": True,
@@ -388,6 +389,7 @@ def check_addon_image(image: str) -> None:
                 "WYOMING_XTTS_CLEANUP_VOICE": "1",
                 "WYOMING_XTTS_NO_LANGUAGE_DETECTION": "1",
                 "WYOMING_XTTS_SHUTDOWN_GRACE": "3",
+                "WYOMING_XTTS_UNLOAD_AFTER": "30",
                 "WYOMING_XTTS_FALLBACK_ENGINE": "tcp://127.0.0.1:10399",
                 "WYOMING_XTTS_DEBUG": "1",
             }
