@@ -16,9 +16,9 @@ from wyoming_xtts.core.generation import GenerationSettings
 from wyoming_xtts.core.settings import Settings
 from wyoming_xtts.engines.local import onnx_gpt
 from wyoming_xtts.engines.local.checkpoint import read_checkpoint
-from wyoming_xtts.engines.local.engine import _onnx_precision
 from wyoming_xtts.engines.local.gpt_batch import GptBatch, KeysValues, StepOutput, VoicePrefixes
 from wyoming_xtts.engines.local.onnx_gpt import OnnxGpt, OnnxGptBatch
+from wyoming_xtts.engines.local.placement import onnx_precision
 from wyoming_xtts.engines.local.xtts_stream import token_budget
 
 from .conftest import RecordingEngine, audio_bytes, make_local_engine, serving
@@ -281,12 +281,12 @@ def test_a_half_written_export_is_never_used(model: Xtts, tmp_path: Path) -> Non
 
 
 def test_onnx_runs_fp32_on_the_cpu_and_refuses_what_it_cannot_run() -> None:
-    assert _onnx_precision("auto", "cpu") == "fp32"
-    assert _onnx_precision("fp32", "cpu") == "fp32"
+    assert onnx_precision("auto", "cpu") == "fp32"
+    assert onnx_precision("fp32", "cpu") == "fp32"
     with pytest.raises(EngineUnavailableError, match="fp32 only"):
-        _onnx_precision("int8", "cpu")
+        onnx_precision("int8", "cpu")
     with pytest.raises(EngineUnavailableError, match="runs on the CPU"):
-        _onnx_precision("auto", "cuda")
+        onnx_precision("auto", "cuda")
 
 
 @pytest.mark.slow

@@ -17,7 +17,8 @@ from typing import Any
 
 from .. import __version__
 from .engine import GptRuntime, Precision
-from .options import ENV_PREFIX, OPTIONS, Option, SettingsError
+from .option import ENV_PREFIX, Option, SettingsError
+from .options import OPTIONS
 
 DEFAULT_URI = "tcp://0.0.0.0:10200"
 DEFAULT_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

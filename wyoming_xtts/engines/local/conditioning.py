@@ -18,7 +18,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+from TTS.tts.models.xtts import Xtts
 
+from ...core.audio import XTTS_REFERENCE_RATE, load_clip
 from ...core.files import atomic_writer
 from ...core.voices import Voice
 
@@ -148,3 +151,36 @@ class ConditioningCache:
         except OSError as err:
             # A read-only or full data directory costs speed, not correctness.
             _LOGGER.warning("Could not write conditioning cache %s: %s", path, err)
+
+
+def reference_recordings(clips: Sequence[Path], params: ConditioningParams) -> list[np.ndarray]:
+    """A voice's clips as the model conditions on them: at its rate, at most `max_ref_len`
+    seconds each, and loudness-normalised when the checkpoint asks for it."""
+    recordings = []
+    for clip in clips:
+        samples = load_clip(clip, XTTS_REFERENCE_RATE)
+        samples = samples[: XTTS_REFERENCE_RATE * params.max_ref_len]
+        if params.sound_norm_refs:
+            samples = samples / max(float(np.abs(samples).max()), 1e-6) * 0.75
+        recordings.append(samples)
+    return recordings
+
+
+def conditioning_from(
+    model: Xtts, device: str, recordings: Sequence[np.ndarray], params: ConditioningParams
+) -> Conditioning:
+    """The GPT's conditioning latents and the speaker embedding of these recordings, through
+    coqui-tts' public model methods (clips loaded here, not by torchaudio: no FFmpeg)."""
+    audios = [torch.from_numpy(samples).unsqueeze(0).to(device) for samples in recordings]
+    embeddings = [model.get_speaker_embedding(audio, XTTS_REFERENCE_RATE) for audio in audios]
+    latent = model.get_gpt_cond_latents(
+        torch.cat(audios, dim=-1),
+        XTTS_REFERENCE_RATE,
+        length=params.gpt_cond_len,
+        chunk_length=params.gpt_cond_chunk_len,
+    )
+    embedding = torch.stack(embeddings).mean(dim=0)
+    return Conditioning(
+        gpt_cond_latent=latent.float().cpu().numpy(),
+        speaker_embedding=embedding.float().cpu().numpy(),
+    )

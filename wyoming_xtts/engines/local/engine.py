@@ -29,7 +29,7 @@ import torch
 from TTS.tts.configs.xtts_config import XttsConfig
 from TTS.tts.models.xtts import Xtts
 
-from ...core.audio import XTTS_OUTPUT_RATE, XTTS_REFERENCE_RATE, load_clip
+from ...core.audio import XTTS_OUTPUT_RATE, XTTS_REFERENCE_RATE
 from ...core.engine import (
     READY,
     EngineHealth,
@@ -40,11 +40,16 @@ from ...core.engine import (
     Readiness,
 )
 from ...core.errors import ErrorCode, SpeechError
-from ...core.files import disk_full_sentence, is_disk_full
 from ...core.voices import Voice
 from ...text.languages import XTTS_LANGUAGES
 from .checkpoint import CheckpointReadOnlyError, checkpoint_fingerprint, read_checkpoint
-from .conditioning import Conditioning, ConditioningCache, ConditioningParams
+from .conditioning import (
+    Conditioning,
+    ConditioningCache,
+    ConditioningParams,
+    conditioning_from,
+    reference_recordings,
+)
 from .gpt_batch import GptBatch, TokenBatch, VoicePrefixes
 from .idle import IdleTimer
 from .memory import hand_back_model_memory, memory_in_use, release_freed_memory
@@ -56,7 +61,8 @@ from .model_files import (
     writable_copy_dir,
 )
 from .offload import Handoff
-from .onnx_gpt import OnnxExportError, OnnxGpt, OnnxGptBatch, load_onnx_gpt
+from .onnx_gpt import OnnxGpt, OnnxGptBatch
+from .placement import check_deepspeed, gpt_on_onnx, onnx_precision, pick_device
 from .precision import gpt_autocast, prepare_for_inference, resolve_precision
 from .sentence_batcher import PreparedSentence, SentenceBatcher, SentenceRequest
 from .stack import stack_failure
@@ -103,25 +109,6 @@ class LocalEngineConfig:
 
     unload_after: float
     """Minutes without a segment before the model is unloaded; 0: it stays loaded."""
-
-
-def pick_device(requested: str) -> str:
-    """Resolve `auto` and check that a requested GPU exists."""
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise EngineUnavailableError(
-                f"--device {requested} was requested but PyTorch sees no CUDA GPU; "
-                "use --device cpu or install a CUDA build of torch."
-            )
-        index = int(requested.partition(":")[2] or 0)
-        if index >= torch.cuda.device_count():
-            raise EngineUnavailableError(
-                f"--device {requested} was requested but only "
-                f"{torch.cuda.device_count()} CUDA device(s) exist."
-            )
-    return requested
 
 
 class XttsEngine:
@@ -259,11 +246,11 @@ class XttsEngine:
         directory = self._checkpoint_directory()
         self._device = pick_device(config.device)
         if config.gpt_runtime == "onnx":
-            self._precision = _onnx_precision(config.precision, self._device)
+            self._precision = onnx_precision(config.precision, self._device)
         else:
             self._precision = resolve_precision(config.precision, self._device)
         if config.deepspeed:
-            _check_deepspeed(self._device)
+            check_deepspeed(self._device)
         _LOGGER.info("Loading XTTS-v2 from %s on %s (%s)", directory, self._device, self._precision)
         directory, xtts_config, params = self._read_model(directory)
         self._languages = tuple(code for code in xtts_config.languages if code in XTTS_LANGUAGES)
@@ -329,7 +316,7 @@ class XttsEngine:
         self._builtin = builtin
         self._cache_identity = f"xtts-v2:{fingerprint}:{self._precision}:{self._device}"
         if config.gpt_runtime == "onnx":
-            self._onnx = self._load_onnx(model, fingerprint)
+            self._onnx = gpt_on_onnx(model, self._config.data_dir, fingerprint)
             self._cache_identity += ":onnx"
         self._cache = ConditioningCache(
             directory=config.data_dir / "latents",
@@ -404,32 +391,12 @@ class XttsEngine:
     def _compute_conditioning(
         self, params: ConditioningParams, clips: Sequence[Path]
     ) -> Conditioning:
-        recordings = []
-        for clip in clips:
-            samples = load_clip(clip, XTTS_REFERENCE_RATE)
-            samples = samples[: XTTS_REFERENCE_RATE * params.max_ref_len]
-            if params.sound_norm_refs:
-                samples = samples / max(float(np.abs(samples).max()), 1e-6) * 0.75
-            recordings.append(samples)
-        return self._conditioning_from(recordings, params)
+        return self._conditioning_from(reference_recordings(clips, params), params)
 
     def _conditioning_from(
         self, recordings: Sequence[np.ndarray], params: ConditioningParams
     ) -> Conditioning:
-        model = self._require_model()
-        audios = [torch.from_numpy(samples).unsqueeze(0).to(self._device) for samples in recordings]
-        embeddings = [model.get_speaker_embedding(audio, XTTS_REFERENCE_RATE) for audio in audios]
-        latent = model.get_gpt_cond_latents(
-            torch.cat(audios, dim=-1),
-            XTTS_REFERENCE_RATE,
-            length=params.gpt_cond_len,
-            chunk_length=params.gpt_cond_chunk_len,
-        )
-        embedding = torch.stack(embeddings).mean(dim=0)
-        return Conditioning(
-            gpt_cond_latent=latent.float().cpu().numpy(),
-            speaker_embedding=embedding.float().cpu().numpy(),
-        )
+        return conditioning_from(self._require_model(), self._device, recordings, params)
 
     def _conditioning_for(self, voice: Voice) -> Conditioning:
         if voice.is_builtin:
@@ -445,33 +412,6 @@ class XttsEngine:
                 ErrorCode.VOICE_UNUSABLE,
                 f"Voice {voice.name!r} cannot be used: its clips could not be read ({err}).",
             ) from err
-
-    def _load_onnx(self, model: Xtts, fingerprint: str) -> OnnxGpt:
-        """The GPT on ONNX Runtime; PyTorch's copy of the transformer's blocks is then dropped
-        (moved to the meta device: the graph holds the weights)."""
-        try:
-            import onnxruntime  # noqa: F401
-        except (ImportError, OSError) as err:
-            raise stack_failure("importing ONNX Runtime", err) from err
-        try:
-            session, export = load_onnx_gpt(model.gpt, self._config.data_dir, fingerprint)
-        except OSError as err:
-            if is_disk_full(err):
-                raise EngineUnavailableError(disk_full_sentence(self._config.data_dir)) from err
-            raise EngineUnavailableError(
-                f"The GPT's ONNX export under {self._config.data_dir / 'onnx'} could not be "
-                f"written or read ({err})."
-            ) from err
-        except (OnnxExportError, RuntimeError) as err:
-            raise stack_failure("exporting the GPT to ONNX", err) from err
-        model.gpt.gpt.h.to("meta")
-        release_freed_memory()
-        _LOGGER.info(
-            "GPT on ONNX Runtime (fp32) from %s%s",
-            export.directory,
-            f", exported in {export.seconds:.1f} s" if export.seconds else "",
-        )
-        return session
 
     def _new_batch(self) -> TokenBatch:
         model = self._require_model()
@@ -561,31 +501,3 @@ class _FirstPiece:
 
     def finish(self) -> None:
         pass
-
-
-def _onnx_precision(requested: Precision, device: str) -> Precision:
-    """`--gpt-runtime onnx` runs fp32 on the CPU, for now; anything else is refused."""
-    if device != "cpu":
-        raise EngineUnavailableError(
-            "--gpt-runtime onnx runs on the CPU: use --device cpu, or --gpt-runtime torch on a GPU."
-        )
-    if requested not in ("auto", "fp32"):
-        raise EngineUnavailableError(
-            f"--gpt-runtime onnx runs the GPT in fp32 only, for now: use --precision fp32 (or "
-            f"auto) with it, or --gpt-runtime torch for --precision {requested}."
-        )
-    if requested == "auto":
-        _LOGGER.info("Precision auto with --gpt-runtime onnx: fp32 (its only precision for now)")
-    return "fp32"
-
-
-def _check_deepspeed(device: str) -> None:
-    if not device.startswith("cuda"):
-        raise EngineUnavailableError("--deepspeed needs a CUDA GPU (--device cuda).")
-    try:
-        import deepspeed  # noqa: F401
-    except ImportError:
-        raise EngineUnavailableError(
-            "--deepspeed was requested but DeepSpeed is not installed: "
-            "pip install deepspeed (it builds CUDA kernels on first use)."
-        ) from None
