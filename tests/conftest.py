@@ -23,6 +23,7 @@ from wyoming_xtts.text.language_detection import LanguageDetector
 
 from .support.clips import write_profile
 from .support.fake_providers import FakePixazo, FakeReplicate
+from .support.logs import listening
 from .support.net import free_port, wait_for_port  # noqa: F401 - shared with the test modules
 from .support.xtts_checkpoint import build_checkpoint
 
@@ -255,10 +256,6 @@ class Computations(logging.Handler):
 @pytest.fixture
 def conditioning_computations() -> Iterator[Computations]:
     """Counts conditioning computations, not found in either of the engine's caches."""
-    logger = logging.getLogger("wyoming_xtts.engines.local.conditioning")
-    counter, level = Computations(), logger.level
-    logger.addHandler(counter)
-    logger.setLevel(logging.INFO)
-    yield counter
-    logger.removeHandler(counter)
-    logger.setLevel(level)
+    counter = Computations()
+    with listening("wyoming_xtts.engines.local.conditioning", counter):
+        yield counter

@@ -28,6 +28,7 @@ from .conftest import (
     serving,
 )
 from .support.clips import write_profile
+from .support.logs import listening
 
 IDLE_MINUTES = 0.02
 """1.2 s: long enough for the checks made before it passes, short enough to wait for."""
@@ -65,13 +66,9 @@ class EngineLog(logging.Handler):
 
 @pytest.fixture
 def engine_log() -> Iterator[EngineLog]:
-    logger = logging.getLogger("wyoming_xtts.engines.local.engine")
-    log, level = EngineLog(), logger.level
-    logger.addHandler(log)
-    logger.setLevel(logging.INFO)
-    yield log
-    logger.removeHandler(log)
-    logger.setLevel(level)
+    log = EngineLog()
+    with listening("wyoming_xtts.engines.local.engine", log):
+        yield log
 
 
 @pytest_asyncio.fixture

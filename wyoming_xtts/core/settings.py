@@ -305,11 +305,12 @@ def setting_from_environment(field: str, environ: Mapping[str, str] | None = Non
     (`voice --voices-dir`, `model --data-dir`) and must agree with it about their defaults."""
     env = os.environ if environ is None else environ
     (option,) = (option for option in OPTIONS if option.field == field)
+    default = getattr(Settings(), field)
     parser = argparse.ArgumentParser(add_help=False)
-    _add(parser, option, env, getattr(Settings(), field))
+    _add(parser, option, env, default)
     raw = getattr(parser.parse_args([]), field)
     if not option.switch and raw is None:
-        return getattr(Settings(), field)
+        return default
     try:
         return _value(option, raw)
     except SettingsError as err:

@@ -198,21 +198,12 @@ def keep_rows(
     ], mask[:, first_real:]
 
 
-class GptBatch:
-    """The key/value cache and mask of the sentences the GPT is generating, one row each.
+class BatchRows:
+    """What every `TokenBatch` keeps alike, whichever runtime runs the transformer: its rows'
+    mask and next audio positions, the stop token, and the sampler a joining sentence gets."""
 
-    Rows join with their prompt (`join`), advance together one token each (`step`) and leave
-    in any order (`leave`). Runs on the model thread only.
-    """
-
-    def __init__(
-        self,
-        gpt: GPT,
-        gpt_context: Callable[[], AbstractContextManager[None]],
-    ) -> None:
+    def __init__(self, gpt: GPT) -> None:
         self._gpt = gpt
-        self._context = gpt_context
-        self._cache: DynamicCache | None = None
         self._mask: torch.Tensor | None = None  # (rows, cached positions): 1 real, 0 padding
         self._positions: list[int] = []  # audio position of each row's next input token
 
@@ -231,6 +222,23 @@ class GptBatch:
     ) -> TokenSampler:
         """A sampler for a sentence about to join, having seen what its prompt feeds the GPT."""
         return TokenSampler(settings, generator, (PROMPT_FILLER_TOKEN, self._gpt.start_audio_token))
+
+
+class GptBatch(BatchRows):
+    """The key/value cache and mask of the sentences the GPT is generating, one row each.
+
+    Rows join with their prompt (`join`), advance together one token each (`step`) and leave
+    in any order (`leave`). Runs on the model thread only.
+    """
+
+    def __init__(
+        self,
+        gpt: GPT,
+        gpt_context: Callable[[], AbstractContextManager[None]],
+    ) -> None:
+        super().__init__(gpt)
+        self._context = gpt_context
+        self._cache: DynamicCache | None = None
 
     def voice_prefix(self, cond_latent: torch.Tensor) -> VoicePrefix:
         """The keys and values of a voice's conditioning positions, for `join`."""

@@ -42,12 +42,10 @@ import numpy as np
 import torch
 from TTS.tts.layers.xtts.gpt import GPT
 
-from ...core.generation import GenerationSettings
 from .gpt_batch import (
-    PROMPT_FILLER_TOKEN,
+    BatchRows,
     KeysValues,
     StepOutput,
-    TokenSampler,
     VoicePrefix,
     keep_rows,
     merge_rows,
@@ -359,29 +357,14 @@ def _bind(bind: Any, name: str, tensor: torch.Tensor) -> None:
 _SPARE = torch.zeros(1, dtype=torch.long)
 
 
-class OnnxGptBatch:
+class OnnxGptBatch(BatchRows):
     """`gpt_batch.GptBatch` with the transformer's passes on ONNX Runtime: the same rows,
     prompt embeddings, left padding, masks and sampling (`TokenBatch`)."""
 
     def __init__(self, gpt: GPT, graph: OnnxGpt) -> None:
-        self._gpt = gpt
+        super().__init__(gpt)
         self._graph = graph
         self._layers: list[tuple[torch.Tensor, torch.Tensor]] | None = None
-        self._mask: torch.Tensor | None = None
-        self._positions: list[int] = []
-
-    @property
-    def rows(self) -> int:
-        return len(self._positions)
-
-    @property
-    def stop_token(self) -> int:
-        return int(self._gpt.stop_audio_token)
-
-    def sampler(
-        self, settings: GenerationSettings, generator: torch.Generator | None
-    ) -> TokenSampler:
-        return TokenSampler(settings, generator, (PROMPT_FILLER_TOKEN, self._gpt.start_audio_token))
 
     def voice_prefix(self, cond_latent: torch.Tensor) -> VoicePrefix:
         heads = int(self._gpt.heads)
