@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,6 +156,24 @@ class SlowRateEngine(ScriptedEngine):
             yield audio[start : start + 1000]
 
 
+class HeldEngine(ScriptedEngine):
+    """Speaks one segment at a time, a 300 Hz tone of 0.3 s, once `release` is set: a busy
+    engine whose queue a test can fill."""
+
+    max_concurrency = 1
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.asked: list[str] = []
+
+    async def synthesize(
+        self, text: str, language: str, voice: Voice
+    ) -> AsyncGenerator[np.ndarray, None]:
+        self.asked.append(text)
+        await self.release.wait()
+        yield sine(300.0, 0.3, RATE)
+
+
 OUT_OF_MEMORY = SpeechError(ErrorCode.SYNTHESIS_FAILED, "XTTS-v2 failed: CUDA out of memory")
 
 
@@ -172,8 +190,10 @@ def replicate_engine(base: str, timeout_s: float = 20.0) -> CloudEngine:
     return CloudEngine(provider, CloudSettings(timeout_s, 3, 8, False))
 
 
-def with_fallback(primary: Engine, fallback: Engine, names: tuple[str, str]) -> FallbackEngine:
-    return FallbackEngine(primary, fallback, FallbackNames(*names))
+def with_fallback(
+    primary: Engine, fallback: Engine, names: tuple[str, str], max_waiting: int | None = None
+) -> FallbackEngine:
+    return FallbackEngine(primary, fallback, FallbackNames(*names), max_waiting)
 
 
 # -- a server around an engine, and what its clients get --------------------------------
@@ -588,6 +608,113 @@ async def test_a_cause_is_logged_once_until_the_primary_speaks_again_and_replies
     assert "Down for maintenance" in during.detail and "3 segment(s) spoken" in during.detail
     assert after.readiness is Readiness.READY
     assert engine.fallback_segments == 4
+
+
+# -- a busy engine: its queue full (--max-waiting) ----------------------------------------
+
+GARAGE = "The garage door is open."
+WASHER = "The washing machine is done."
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Waits (up to 10 s) for something the server does in the background."""
+    async with asyncio.timeout(10):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_a_busy_engines_segment_past_max_waiting_is_spoken_by_the_fallback_at_once(
+    tone: ToneServer, tmp_path: Path
+) -> None:
+    held = HeldEngine()
+    engine = with_fallback(held, tone.engine(), ("local", "tone"), max_waiting=1)
+    async with fallback_server(engine, tmp_path) as port:
+        speaking = asyncio.create_task(ask(port, SENTENCE))
+        await until(lambda: held.asked == [SENTENCE])
+        waiting = asyncio.create_task(ask(port, GARAGE))
+        await asyncio.sleep(0.5)  # the garage is queued for the engine's one place
+        overflow = await ask(port, WASHER)  # spoken while the engine still holds the first
+        busy = engine.health()
+        held.release.set()
+        first, second = await speaking, await waiting
+
+    assert_the_tone(audio_bytes(overflow))
+    assert tone.asked() == [f"voice=- text={WASHER}"]
+    assert held.asked == [SENTENCE, GARAGE], "the one queued waited its turn at the engine"
+    for reply in (first, second):
+        assert event_types(reply) == ["audio-start", "audio-chunk", "audio-stop"]
+        assert abs(pitch_of(audio_bytes(reply)) - 300.0) < 5
+    assert busy.readiness is Readiness.DEGRADED
+    assert busy.detail.startswith("local cannot speak (engine-busy: local is busy: it is ")
+    assert "with 1 more waiting (--max-waiting 1)" in busy.detail
+
+
+async def test_a_queue_kept_full_logs_being_busy_once_until_the_engine_keeps_up_again(
+    tone: ToneServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    held = HeldEngine()
+    engine = with_fallback(held, tone.engine(), ("local", "tone"), max_waiting=0)
+    caplog.set_level(logging.INFO, FALLBACK_LOGGER)
+    async with fallback_server(engine, tmp_path) as port:
+        speaking = asyncio.create_task(ask(port, SENTENCE))
+        await until(lambda: held.asked == [SENTENCE])
+        for _ in range(3):
+            assert_the_tone(audio_bytes(await ask(port, WASHER)))
+        held.release.set()
+        await speaking
+        await ask(port, GARAGE)  # reaches the engine with nothing waiting: it keeps up
+        after = engine.health()
+
+    messages = [r.getMessage() for r in caplog.records if r.name == FALLBACK_LOGGER]
+    busy = [m for m in messages if "cannot speak (engine-busy" in m]
+    assert len(busy) == 1, messages
+    assert "the fallback engine tone speaks instead" in busy[0]
+    assert any("local speaks again" in m and "spoke 3 segment(s) meanwhile" in m for m in messages)
+    assert after.readiness is Readiness.READY
+    assert held.asked == [SENTENCE, GARAGE]
+
+
+@pytest.mark.parametrize("path", ["plain", "streaming"])
+async def test_without_a_fallback_a_full_queue_is_engine_busy_where_home_assistant_listens(
+    path: str, tmp_path: Path
+) -> None:
+    held = HeldEngine()
+    async with fallback_server(held, tmp_path, max_waiting=0) as port:
+        speaking = asyncio.create_task(ask(port, SENTENCE))
+        await until(lambda: held.asked == [SENTENCE])
+        if path == "plain":
+            reply = await home_assistant.plain(port, home_assistant.plain_request(GARAGE, "alice"))
+        else:
+            request = home_assistant.streaming_request(["The garage ", "door is open."], "alice")
+            reply = await home_assistant.streaming(port, request)
+        held.release.set()
+        first = await speaking
+        later = await ask(port, WASHER)
+
+    assert [error["code"] for error in reply.errors] == ["engine-busy"]
+    assert "(--max-waiting 0)" in reply.errors[0]["text"]
+    assert reply.wait_after_error_s is not None and reply.wait_after_error_s < 1.0
+    assert reply.ended_by == ("closed" if path == "plain" else "synthesize-stopped")
+    assert event_types(first)[-1] == "audio-stop" and event_types(later)[-1] == "audio-stop"
+    assert held.asked == [SENTENCE, WASHER], "refused without reaching the engine"
+
+
+async def test_the_http_door_answers_a_full_queue_503_engine_busy(tmp_path: Path) -> None:
+    held = HeldEngine()
+    body = {"model": "tts-1", "voice": "alice", "input": GARAGE, "response_format": "pcm"}
+    async with (
+        http_serving(held, tmp_path, max_waiting=0) as server,  # type: ignore[arg-type]
+        httpx.AsyncClient(base_url=server.base_url, timeout=60) as http,
+    ):
+        speaking = asyncio.create_task(http.post("v1/audio/speech", json=body))
+        await until(lambda: held.asked == [GARAGE])
+        refused = await http.post("v1/audio/speech", json=body | {"input": WASHER})
+        held.release.set()
+        spoken = await speaking
+
+    assert refused.status_code == 503
+    assert refused.json()["error"]["code"] == "engine-busy"
+    assert spoken.status_code == 200 and spoken.content
 
 
 # -- Home Assistant's readers and the HTTP door -----------------------------------------

@@ -6,6 +6,7 @@ import signal
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
+from .core.admission import Admission
 from .core.audio import XTTS_OUTPUT_RATE
 from .core.audio_cache import AudioCache
 from .core.catalogue import VoiceCatalogue
@@ -31,9 +32,8 @@ def create_engine(settings: Settings, environ: Mapping[str, str] | None = None) 
     if settings.fallback_engine is None:
         return primary
     fallback = _engine(settings.fallback_engine, settings, environ, primary.sample_rate)
-    return FallbackEngine(
-        primary, fallback, FallbackNames(settings.engine, settings.fallback_engine)
-    )
+    names = FallbackNames(settings.engine, settings.fallback_engine)
+    return FallbackEngine(primary, fallback, names, settings.max_waiting)
 
 
 def _engine(
@@ -159,9 +159,19 @@ def build_core(
             detector,
             _audio_cache(settings),
             catalogue.resolve_voice,
+            _admission(settings, engine),
         ),
         program=engine.info,
         profiles=ProfileStore(library),
+    )
+
+
+def _admission(settings: Settings, engine: Engine) -> Admission:
+    """The engine's slots; `--max-waiting` bounds its queue here unless a fallback engine
+    bounds the primary's own (`FallbackEngine`), where a segment refused can still be spoken."""
+    bounded = not isinstance(engine, FallbackEngine)
+    return Admission(
+        engine.max_concurrency, settings.max_waiting if bounded else None, settings.engine
     )
 
 

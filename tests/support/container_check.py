@@ -352,6 +352,7 @@ def check_addon_image(image: str) -> None:
         "unload_after": 30,
         # A Wyoming server that is not there: the add-on serves on its primary alone.
         "fallback_engine": "tcp://127.0.0.1:10399",
+        "max_waiting": 2,
         "debug_logging": True,
     }
     with tempfile.TemporaryDirectory(prefix="addon-", dir=_scratch()) as scratch:
@@ -391,6 +392,7 @@ def check_addon_image(image: str) -> None:
                 "WYOMING_XTTS_SHUTDOWN_GRACE": "3",
                 "WYOMING_XTTS_UNLOAD_AFTER": "30",
                 "WYOMING_XTTS_FALLBACK_ENGINE": "tcp://127.0.0.1:10399",
+                "WYOMING_XTTS_MAX_WAITING": "2",
                 "WYOMING_XTTS_DEBUG": "1",
             }
             wrong = {k: environment.get(k) for k, v in expected.items() if environment.get(k) != v}

@@ -47,6 +47,10 @@ class ErrorCode(StrEnum):
     """The server is stopping: a request arriving now is refused, and a reply still being
     spoken when the grace period (--shutdown-grace) is over is cut short."""
 
+    ENGINE_BUSY = "engine-busy"
+    """The engine was speaking all it can at once with --max-waiting segments already
+    queued; with --fallback-engine the fallback speaks the segment instead."""
+
     SYNTHESIS_FAILED = "synthesis-failed"
     """The engine failed while producing audio."""
 

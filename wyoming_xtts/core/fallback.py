@@ -3,7 +3,8 @@
 A household would rather hear "the front door is open" in another voice than not at all. When
 the primary fails a segment before it has yielded any audio, for a reason that says nothing
 about the request (the local model failed to load or ran out of memory, a cloud provider is
-down, refuses the account, throttles, times out), the same segment goes to the fallback with
+down, refuses the account, throttles, times out), or when the primary already has
+`--max-waiting` segments queued (`engine-busy`), the same segment goes to the fallback with
 the same voice. Once the primary has yielded audio, its failures end the reply as they always
 did: a listener must never hear half a sentence in one voice and the rest in another.
 
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .admission import Admission
 from .audio import StreamResampler
 from .engine import Engine, EngineHealth, EngineInfo, EngineUnavailableError, Readiness
 from .errors import ErrorCode, SpeechError
@@ -31,6 +33,7 @@ _LOGGER = logging.getLogger(__name__)
 
 FALLBACK_CODES: frozenset[ErrorCode] = frozenset(
     {
+        ErrorCode.ENGINE_BUSY,
         ErrorCode.SYNTHESIS_FAILED,
         ErrorCode.PROVIDER_UNAVAILABLE,
         ErrorCode.PROVIDER_TIMEOUT,
@@ -42,7 +45,7 @@ FALLBACK_CODES: frozenset[ErrorCode] = frozenset(
     }
 )
 """The primary's failures the fallback answers: the engine or its provider could not speak,
-whatever was asked (an unexpected exception counts as `synthesis-failed`, as the doors report
+whatever was asked, or had `--max-waiting` segments queued already (an unexpected exception counts as `synthesis-failed`, as the doors report
 it). Not among them: what is wrong with the request or its voice (`voice-unusable`,
 `voice-not-found`, `language-unsupported`, …), which would be as wrong at the fallback, and
 `provider-rejected`, the provider's verdict on this input, which the fallback would only hide."""
@@ -74,10 +77,21 @@ class _Answer:
 class FallbackEngine:
     """The `Engine` of a primary engine with a fallback behind it."""
 
-    def __init__(self, primary: Engine, fallback: Engine, names: FallbackNames) -> None:
+    def __init__(
+        self,
+        primary: Engine,
+        fallback: Engine,
+        names: FallbackNames,
+        max_waiting: int | None = None,
+    ) -> None:
         self._primary = primary
         self._fallback = fallback
         self._names = names
+        # The primary's queue is bounded here rather than above (the speaking service admits
+        # as many segments as both engines can speak): a segment it would keep waiting goes
+        # to the fallback at once. The fallback's queue is not bounded: it is the last resort.
+        self._primary_slots = Admission(primary.max_concurrency, max_waiting, names.primary)
+        self._fallback_slots = Admission(fallback.max_concurrency)
         self._primary_down: SpeechError | None = None
         """Why the primary could not start: every segment goes to the fallback."""
         self._fallback_down: str | None = None
@@ -105,7 +119,8 @@ class FallbackEngine:
 
     @property
     def max_concurrency(self) -> int:
-        return self._speaker.max_concurrency
+        # Both at once: each engine's own admission (above) holds it to its share.
+        return self._primary.max_concurrency + self._fallback.max_concurrency
 
     @property
     def segments_in_flight(self) -> int:
@@ -218,19 +233,21 @@ class FallbackEngine:
         cause = self._primary_down
         if cause is None:
             started = False
-            primary = self._primary.synthesize(text, language, voice)
-            answer.primary_audio = primary
-            async with aclosing(primary) as pieces:
-                try:
-                    async for piece in pieces:
-                        if not started:
-                            started = True
-                            self._primary_speaks()
-                        yield piece
-                except Exception as err:
-                    cause = self._stand_in_for(err, started)
-                    if cause is None:
-                        raise
+            try:
+                async with self._primary_slots.slot():
+                    keeps_up = self._primary_slots.waiting == 0
+                    primary = self._primary.synthesize(text, language, voice)
+                    answer.primary_audio = primary
+                    async with aclosing(primary) as pieces:
+                        async for piece in pieces:
+                            if not started:
+                                started = True
+                                self._primary_speaks(keeps_up)
+                            yield piece
+            except Exception as err:
+                cause = self._stand_in_for(err, started)
+                if cause is None:
+                    raise
             if cause is None:
                 return
         answer.by_fallback = True
@@ -238,7 +255,10 @@ class FallbackEngine:
         self._spoken_in_outage += 1
         if cause is not self._primary_down:  # that one was logged at the start
             self._note_cause(cause)
-        async with aclosing(self._from_fallback(text, language, voice, cause)) as pieces:
+        async with (
+            self._fallback_slots.slot(),
+            aclosing(self._from_fallback(text, language, voice, cause)) as pieces,
+        ):
             async for piece in pieces:
                 yield piece
 
@@ -299,8 +319,12 @@ class FallbackEngine:
             self._spoken,
         )
 
-    def _primary_speaks(self) -> None:
-        if not self._causes:
+    def _primary_speaks(self, keeps_up: bool) -> None:
+        """The primary began a segment; `keeps_up`: none was waiting behind it. Being busy is
+        over only then, not whenever the (busy) primary speaks: else a queue kept full would
+        log its cause again at every overflow."""
+        busy = None if keeps_up else self._causes.get(ErrorCode.ENGINE_BUSY)
+        if not self._causes or (busy is not None and len(self._causes) == 1):
             return
         _LOGGER.info(
             "%s speaks again; the fallback engine %s spoke %d segment(s) meanwhile "
@@ -312,3 +336,5 @@ class FallbackEngine:
         )
         self._causes.clear()
         self._spoken_in_outage = 0
+        if busy is not None:
+            self._causes[ErrorCode.ENGINE_BUSY] = busy

@@ -80,6 +80,18 @@ OPTIONS: tuple[Option, ...] = (
         addon="fallback_engine",
     ),
     Option(
+        "max_waiting",
+        "Segments that may wait for the engine while it speaks all it can at once "
+        "(`--batch-sentences` locally, `--provider-concurrency` in the cloud) (0-1000). One "
+        "more goes to the `--fallback-engine` at once, so a busy GPU box hands an announcement "
+        "to the cloud instead of keeping it waiting (0: whenever the engine is busy); without "
+        "a fallback it is refused with `engine-busy`. See [Fallback "
+        "engine](reliability.md#fallback-engine)",
+        unless_empty(whole(0, 1000)),
+        when_unset="*(no limit)*",
+        addon="max_waiting",
+    ),
+    Option(
         "voices_dir",
         "Directory of voice profiles (written only by `voice add` and the voice studio)",
         path_or_none,

@@ -49,6 +49,9 @@ class Settings:
     """None: no fallback; else one of `options.ENGINES` other than `engine`, or a Wyoming
     server's `tcp://HOST:PORT` (`server.create_engine` wraps both in `core/fallback.py`)."""
 
+    max_waiting: int | None = None
+    """None: segments wait for the engine however many there are (core/admission.py)."""
+
     voices_dir: Path = Path("voices")
     """Read by the catalogue; written only by `ProfileStore`."""
 

@@ -1,7 +1,7 @@
 """The speaking service: text arriving in pieces, spoken in a voice, as PCM chunks.
 
 It segments text as it arrives (the text pipeline), hands segments to the engine in a fair
-order (a slot per segment, not per response), pipelines them where the engine wants several
+order (a slot per segment, not per response: `admission.py`), pipelines them where the engine wants several
 in flight, holds each to its speech budget, and turns the engine's audio into fixed-size
 16-bit PCM chunks. It knows nothing of protocols; the front doors know nothing of engines.
 """
@@ -18,6 +18,7 @@ from ..text.language_detection import LanguageDetector, ReplyLanguage
 from ..text.markup import TextFormat
 from ..text.segmentation import Segment
 from ..text.speech_budget import max_speech_seconds
+from .admission import Admission
 from .audio import PcmChunker, to_pcm16
 from .audio_cache import AudioCache
 from .engine import Engine, EngineHealth
@@ -55,15 +56,15 @@ class SpeakingService:
         detector: LanguageDetector | None = None,
         cache: AudioCache | None = None,
         resolve: VoiceResolver | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.engine = engine
         self._resolve = resolve
         self._settings = settings
         self._detector = detector or LanguageDetector()
         self._cache = cache
-        # asyncio semaphores wake waiters in FIFO order, and a slot is held per segment, not
-        # per response: a long reply cannot keep a short one waiting for more than a segment.
-        self._slots = asyncio.Semaphore(engine.max_concurrency)
+        self._admission = admission or Admission(engine.max_concurrency)
+        """The engine's slots, held per segment; unbounded unless a bound is given."""
         # Syntheses running now, by segment key: an identical request listens to the same.
         self._in_flight: dict[str, SharedSegment] = {}
 
@@ -236,7 +237,7 @@ class SpeakingService:
             spoken: list[np.ndarray] = []
             synthesis = self.engine.synthesize(segment.text, segment.language, voice)
             async with (
-                self._slots,
+                self._admission.slot(),
                 aclosing(synthesis) as audio,
                 aclosing(self._within_budget(audio, segment, voice)) as pieces,
             ):
