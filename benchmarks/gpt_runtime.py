@@ -1,41 +1,51 @@
-"""The GPT's token step on each runtime, side by side in one run, on the full-size architecture.
+"""The GPT's token step on each runtime and precision, side by side in one run, with quality.
 
 Builds a random-initialised checkpoint with the real XTTS-v2 architecture (30 layers × 1024),
-loads it as the engine does, exports the GPT to ONNX (`engines/local/onnx_gpt.py`: its time
-and the process's memory peak while exporting are printed), then measures one token step for
-one sentence and for four at once, with a context of about 120 positions already cached (the
-voice's 32, a sentence's text, the audio so far), through the engine's own batches:
+or reads a real one (`--model-dir`), loads it as the engine does, exports the GPT to ONNX in
+fp32, int8 and int4 (`engines/local/onnx_gpt.py`: each export's time, size and the process's
+memory peak while exporting are printed), then measures one token step for one sentence and
+for four at once, with about 150 positions already cached (the voice's 32, a sentence's text,
+the audio so far), through the engine's own batches:
 
-- PyTorch fp32 (`GptBatch`, the reference),
-- ONNX Runtime fp32 (`OnnxGptBatch`, the cache bound in place between steps), and the same
-  graph run through numpy (`session.run`: inputs and outputs as numpy arrays) for comparison,
-- PyTorch dynamic int8 (`--precision int8` as today; quantised last: it changes the model).
+- PyTorch fp32 (`GptBatch`, the reference), ONNX Runtime fp32, int8 and int4 (`OnnxGptBatch`),
+- PyTorch dynamic int8 (`torch_int8.py`, the old CPU path and the baseline to beat;
+  quantised last: it changes the model).
 
-Medians over the steps. Random weights: a step's cost does not depend on the values.
+Each step beside its bound: the bytes it must read (the weights, and each sentence's cached
+keys and values) over the read bandwidth measured in the same run (2 threads reading 1 GiB).
 
-    .venv/bin/python -m benchmarks.gpt_runtime [--steps 20] [--threads N]
+Quality against fp32 on the same tokens (teacher forcing: PyTorch fp32 samples 60 tokens, every
+other path is fed them): how often the most likely next token is fp32's, the latents' RMS
+difference relative to their spread, the audio's signal-to-noise ratio against fp32's (the
+latents through the HiFi-GAN decoder), and the largest difference between a sentence stepped
+alone and the same sentence sharing its steps with three others. Random weights give random
+logits, whose top token turns on small differences: the agreement on the real weights is the
+figure that counts, and `--model-dir` measures it.
+
+    .venv/bin/python -m benchmarks.gpt_runtime [--steps 20] [--threads N] [--model-dir DIR]
 """
 
 import argparse
+import math
 import os
 import resource
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from tests.support.xtts_checkpoint import RELEASE_SIZE, build_checkpoint
 from wyoming_xtts.core.generation import GenerationSettings
 from wyoming_xtts.engines.local.checkpoint import read_checkpoint
-from wyoming_xtts.engines.local.gpt_batch import GptBatch, KeysValues, TokenBatch
+from wyoming_xtts.engines.local.gpt_batch import GptBatch, TokenBatch
 from wyoming_xtts.engines.local.onnx_gpt import OnnxGpt, OnnxGptBatch, ensure_export
-from wyoming_xtts.engines.local.precision import quantize_gpt_int8
+
+from .hardware_limits import read_bandwidth
+from .torch_int8 import quantize_gpt_int8
 
 TEXT = "The washing machine is done, and the dryer will be ready in twenty minutes."
 AUDIO_SO_FAR = 40
@@ -49,41 +59,21 @@ def rss() -> int:
 
 
 class PeakSampler:
-    """The highest resident size seen while the block runs (sampled every 20 ms)."""
+    """The process's peak resident size while the block runs: the kernel's own high-water
+    mark (`VmHWM`), reset on entry. Sampling from a thread would miss the peaks reached while
+    a C call holds the GIL (the exporter's, for one: 5.0 GB sampled, 7.1 GB true)."""
 
     def __init__(self) -> None:
         self.peak = rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def __enter__(self) -> "PeakSampler":
-        self._thread.start()
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the resident size
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss())
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, rss())
-
-
-class NumpyOnnxGpt(OnnxGpt):
-    """The same session run through numpy arrays instead of bound tensors."""
-
-    def run(
-        self, embeds: torch.Tensor, mask: torch.Tensor, past: KeysValues
-    ) -> tuple[torch.Tensor, torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
-        session: Any = self._session
-        feeds = [embeds.float(), mask.long(), *(t for pair in past for t in pair)]
-        outputs = session.run(
-            self._outputs,
-            {name: t.contiguous().numpy() for name, t in zip(self._inputs, feeds, strict=True)},
-        )
-        tensors = [torch.from_numpy(np.asarray(array)) for array in outputs]
-        return tensors[0], tensors[1], list(zip(tensors[2::2], tensors[3::2], strict=True))
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                self.peak = int(line.split()[1]) * 1024
 
 
 def step_ms(new_batch: Callable[[], TokenBatch], model: Any, rows: int, steps: int) -> float:
@@ -118,10 +108,89 @@ def cpu_flags() -> str:
     return "(unknown)"
 
 
+QUALITY_TOKENS = 60
+
+
+def fed_latents(
+    new_batch: Callable[[], TokenBatch], model: Any, tokens: list[int], rows: int = 1
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and latents of row 0 fed `tokens`, the other `rows - 1` fed shifted tokens."""
+    latent = torch.randn(1, 32, model.gpt.model_dim, generator=torch.Generator().manual_seed(0))
+    text = torch.tensor(model.tokenizer.encode(TEXT.lower(), lang="en"), dtype=torch.int32)
+    with torch.inference_mode():
+        batch = new_batch()
+        prefix = batch.voice_prefix(latent)
+        outputs = [batch.join(prefix, text) for _ in range(rows)]
+        logits, latents = [outputs[0].logits], [outputs[0].latent]
+        for token in tokens:
+            outputs = batch.step([token] + [(token + 97 * row) % 1024 for row in range(1, rows)])
+            logits.append(outputs[0].logits)
+            latents.append(outputs[0].latent)
+    return torch.stack(logits), torch.stack(latents)
+
+
+def sampled_tokens(model: Any) -> list[int]:
+    """What PyTorch fp32 samples for the benchmark's sentence, as the engine samples."""
+    latent = torch.randn(1, 32, model.gpt.model_dim, generator=torch.Generator().manual_seed(0))
+    text = torch.tensor(model.tokenizer.encode(TEXT.lower(), lang="en"), dtype=torch.int32)
+    with torch.inference_mode():
+        batch = GptBatch(model.gpt, torch.inference_mode)
+        sampler = batch.sampler(GenerationSettings(), torch.Generator().manual_seed(5))
+        output = batch.join(batch.voice_prefix(latent), text)
+        tokens = []
+        for _ in range(QUALITY_TOKENS):
+            tokens.append(sampler.draw(output.logits))
+            output = batch.step([tokens[-1]])[0]
+    return tokens
+
+
+def quality(
+    new_batch: Callable[[], TokenBatch],
+    model: Any,
+    tokens: list[int],
+    reference: tuple[torch.Tensor, torch.Tensor],
+) -> dict[str, float]:
+    logits, latents = fed_latents(new_batch, model, tokens)
+    _, shared = fed_latents(new_batch, model, tokens, rows=4)
+    ref_logits, ref_latents = reference
+    audio, ref_audio = decoded(model, latents), decoded(model, ref_latents)
+    noise = float((audio - ref_audio).pow(2).sum())
+    return {
+        "agreement": float((logits.argmax(-1) == ref_logits.argmax(-1)).float().mean()),
+        "latent_rms": float((latents - ref_latents).pow(2).mean().sqrt() / ref_latents.std()),
+        "snr_db": 10 * math.log10(float(ref_audio.pow(2).sum()) / noise) if noise else math.inf,
+        "batched": float((shared - latents).abs().max()),
+    }
+
+
+def decoded(model: Any, latents: torch.Tensor) -> torch.Tensor:
+    """The HiFi-GAN decoder's audio for the latents (a fixed speaker embedding)."""
+    speaker = torch.randn(1, 512, 1, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        return model.hifigan_decoder(latents[None].float(), g=speaker).flatten()
+
+
+def cache_bytes(model: Any, positions: int) -> int:
+    """The keys and values one sentence's step reads: every layer's, for every position."""
+    return len(model.gpt.gpt.h) * 2 * positions * int(model.gpt.model_dim) * 4
+
+
+def torch_weight_bytes(model: Any, int8: bool = False) -> int:
+    """What a PyTorch step reads of the GPT's weights (its embeddings: one row each)."""
+    total = 0
+    for name, parameter in model.gpt.named_parameters():
+        if not name.startswith(("gpt.h.", "gpt.ln_f", "final_norm", "mel_head")):
+            continue
+        matrix = name.endswith(("c_attn.weight", "c_proj.weight", "c_fc.weight"))
+        total += parameter.numel() * (1 if int8 and matrix else parameter.element_size())
+    return total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20, help="measured steps per figure")
     parser.add_argument("--threads", type=int, help="torch and ONNX Runtime threads")
+    parser.add_argument("--model-dir", type=Path, help="a real XTTS-v2 checkpoint directory")
     arguments = parser.parse_args()
     if arguments.threads:
         torch.set_num_threads(arguments.threads)
@@ -129,67 +198,103 @@ def main() -> None:
 
     flags = cpu_flags()
     wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8", "asimddp")
-    print(f"CPU flags: {flags}")
-    print(f"  of note: {' '.join(flag for flag in wanted if flag in flags.split())}")
+    print(f"CPU flags of note: {' '.join(flag for flag in wanted if flag in flags.split())}")
     print(
         f"threads {torch.get_num_threads()}, torch {torch.__version__}, onnxruntime "
         f"{onnxruntime.__version__}; {arguments.steps} steps after {AUDIO_SO_FAR}, medians"
     )
+    read = read_bandwidth(5)
+    print(f"read bandwidth {read / 1e9:.1f} GB/s (2 threads reading 1 GiB, best of 5)")
     with tempfile.TemporaryDirectory() as scratch:
-        directory = build_checkpoint(Path(scratch) / "checkpoint", RELEASE_SIZE)
+        directory = arguments.model_dir or build_checkpoint(
+            Path(scratch) / "checkpoint", RELEASE_SIZE
+        )
         started = time.monotonic()
         model, _ = read_checkpoint(directory, use_deepspeed=False)
         print(f"loaded in {time.monotonic() - started:.1f} s, RSS {rss() / 1e9:.2f} GB")
-
-        before = rss()
-        with PeakSampler() as export_peak:
-            export = ensure_export(model.gpt, Path(scratch) / "data", "benchmark")
-        size = sum(path.stat().st_size for path in export.directory.iterdir())
-        print(
-            f"ONNX export {export.seconds:.1f} s, {size / 1e9:.2f} GB on disk; RSS before "
-            f"{before / 1e9:.2f} GB, peak while exporting {export_peak.peak / 1e9:.2f} GB "
-            f"(+{(export_peak.peak - before) / 1e9:.2f} GB)"
-        )
         layers = len(model.gpt.gpt.h)
-        before = rss()
-        started = time.monotonic()
-        with PeakSampler() as session_peak:
-            graph = OnnxGpt(export.directory, layers)
-        print(
-            f"ONNX Runtime session {time.monotonic() - started:.1f} s, RSS +"
-            f"{(rss() - before) / 1e9:.2f} GB (peak +{(session_peak.peak - before) / 1e9:.2f} GB)"
-        )
-        numpy_graph = NumpyOnnxGpt(export.directory, layers)
+        text_tokens = len(model.tokenizer.encode(TEXT.lower(), lang="en"))
+        positions = 32 + text_tokens + 3 + AUDIO_SO_FAR + arguments.steps // 2
+        per_row_cache = cache_bytes(model, positions)
 
-        figures: dict[str, dict[int, float]] = {}
+        graphs: dict[str, OnnxGpt] = {}
+        weights: dict[str, int] = {}
+        for precision in ("fp32", "int8", "int4"):
+            before = rss()
+            with PeakSampler() as peak:
+                export = ensure_export(
+                    model.gpt,
+                    Path(scratch) / f"data-{precision}",
+                    "benchmark",
+                    precision,  # type: ignore[arg-type]
+                )
+            size = sum(path.stat().st_size for path in export.directory.iterdir())
+            weights[f"ONNX Runtime {precision}"] = size
+            print(
+                f"ONNX export {precision}: {export.seconds:.1f} s, {size / 1e9:.3f} GB on disk; "
+                f"peak while exporting +{(peak.peak - before) / 1e9:.2f} GB"
+            )
+            before = rss()
+            graphs[precision] = OnnxGpt(export.directory, layers)
+            print(f"  session RSS +{(rss() - before) / 1e9:.2f} GB")
+
         runs: list[tuple[str, Callable[[], TokenBatch]]] = [
             ("PyTorch fp32", lambda: GptBatch(model.gpt, torch.inference_mode)),
-            ("ONNX Runtime fp32 (bound)", lambda: OnnxGptBatch(model.gpt, graph)),
-            ("ONNX Runtime fp32 (numpy)", lambda: OnnxGptBatch(model.gpt, numpy_graph)),
+            *(
+                (f"ONNX Runtime {precision}", lambda graph=graph: OnnxGptBatch(model.gpt, graph))
+                for precision, graph in graphs.items()
+            ),
         ]
+        weights["PyTorch fp32"] = torch_weight_bytes(model)
+        weights["PyTorch int8 (dynamic)"] = torch_weight_bytes(model, int8=True)
+        tokens = sampled_tokens(model)
+        reference = fed_latents(runs[0][1], model, tokens)
+        figures: dict[str, dict[int, float]] = {}
+        qualities: dict[str, dict[str, float]] = {}
         for name, new_batch in runs:
             figures[name] = {
                 rows: step_ms(new_batch, model, rows, arguments.steps) for rows in (1, 4)
             }
+            qualities[name] = quality(new_batch, model, tokens, reference)
         quantize_gpt_int8(model)
-        figures["PyTorch int8 (dynamic)"] = {
-            rows: step_ms(
-                lambda: GptBatch(model.gpt, torch.inference_mode), model, rows, arguments.steps
-            )
-            for rows in (1, 4)
+        baseline = "PyTorch int8 (dynamic)"
+
+        def torch_batch() -> TokenBatch:
+            return GptBatch(model.gpt, torch.inference_mode)
+
+        figures[baseline] = {
+            rows: step_ms(torch_batch, model, rows, arguments.steps) for rows in (1, 4)
         }
-    reference = figures["PyTorch fp32"]
+        qualities[baseline] = quality(torch_batch, model, tokens, reference)
+
     print(
-        f"\n{'GPT token step (ms)':32} {'1 sentence':>11} {'4 at once':>10} {'per sentence':>13}"
-        f" {'1 vs fp32':>10}"
+        f"\n{'GPT token step':24} {'1 (ms)':>7} {'bound':>6} {'×bound':>7} {'4 (ms)':>7} "
+        f"{'bound':>6} {'×bound':>7} {'4/1':>5} {'1/baseline':>10} {'GB read':>8}"
     )
     for name, by_rows in figures.items():
+        one_bound = (weights[name] + per_row_cache) / read * 1000
+        four_bound = (weights[name] + 4 * per_row_cache) / read * 1000
         print(
-            f"{name:32} {by_rows[1]:11.1f} {by_rows[4]:10.1f} {by_rows[4] / 4:13.1f} "
-            f"{by_rows[1] / reference[1]:9.2f}x"
+            f"{name:24} {by_rows[1]:7.1f} {one_bound:6.1f} {by_rows[1] / one_bound:6.2f}x "
+            f"{by_rows[4]:7.1f} {four_bound:6.1f} {by_rows[4] / four_bound:6.2f}x "
+            f"{by_rows[4] / by_rows[1]:5.2f} {by_rows[1] / figures[baseline][1]:9.2f}x "
+            f"{weights[name] / 1e9:8.3f}"
         )
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(f"\nprocess peak RSS over the run {peak / 1e9:.2f} GB")
+    print(
+        f"(bounds: weights + {per_row_cache / 1e6:.0f} MB of cached keys and values per "
+        f"sentence at {positions} positions, at {read / 1e9:.1f} GB/s)"
+    )
+    print(f"\nquality against PyTorch fp32, {QUALITY_TOKENS} tokens fed alike")
+    print(
+        f"{'':24} {'next token':>10} {'latent RMS':>11} {'audio SNR':>10} {'batched vs alone':>17}"
+    )
+    for name, figures_of in qualities.items():
+        print(
+            f"{name:24} {figures_of['agreement']:9.1%} {figures_of['latent_rms']:10.2%} "
+            f"{figures_of['snr_db']:7.1f} dB {figures_of['batched']:17.2e}"
+        )
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(f"\nprocess peak RSS over the run {peak_rss / 1e9:.2f} GB")
 
 
 if __name__ == "__main__":

@@ -4,10 +4,11 @@ XTTS-v2 speaks in two steps with opposite limits: the GPT's token-by-token gener
 bound by memory bandwidth (every token reads all its weights once), the HiFi-GAN decoder by
 arithmetic. This measures, on the machine as it is right now:
 
-- memory bandwidth (copying 1 GiB) and matrix throughput (2048² products, fp32 and bf16);
+- memory bandwidth (copying 1 GiB, and reading 1 GiB) and matrix throughput (2048² products, fp32 and bf16);
 - the GPT's token step at the released size (30 layers × 1024, a 120-token context already
-  cached) in fp32 and in int8 (the engine's own quantisation), each as a multiple of its
-  memory bound: weight bytes ÷ bandwidth; and the same step for four sentences at once (the
+  cached) in PyTorch fp32 and PyTorch's dynamic int8 (the old CPU path), each as a multiple of
+  its memory bound: weight bytes ÷ read bandwidth (ONNX Runtime's steps against the same
+  bound: `gpt_runtime.py`); and the same step for four sentences at once (the
   engine batches sentences of different clients), per sentence against that bound;
 - the decoder's real-time factor (the release's HiFi-GAN shape, weight norm folded as the
   engine does) on one second of speech.
@@ -28,7 +29,9 @@ from TTS.tts.layers.xtts.hifigan_decoder import HifiDecoder
 
 from tests.support.xtts_checkpoint import RELEASE_SIZE
 from wyoming_xtts.core.audio import XTTS_OUTPUT_RATE
-from wyoming_xtts.engines.local.precision import fold_weight_norm, quantize_gpt_int8
+from wyoming_xtts.engines.local.precision import fold_weight_norm
+
+from .torch_int8 import quantize_gpt_int8
 
 CONTEXT_TOKENS = 120
 """Conditioning (32 latents) plus the text plus the audio so far, for a typical sentence."""
@@ -54,6 +57,14 @@ def memory_bandwidth(repeats: int) -> float:
     target = torch.empty_like(source)
     seconds = best_seconds(lambda: target.copy_(source), repeats)
     return 2 * source.numel() * source.element_size() / seconds
+
+
+def read_bandwidth(repeats: int) -> float:
+    """Bytes per second read (not written) by summing 1 GiB: what a token step does with its
+    weights, and so the bound each step is stated against."""
+    source = torch.ones(256 * 1024 * 1024, dtype=torch.float32)
+    seconds = best_seconds(source.sum, repeats)
+    return source.numel() * source.element_size() / seconds
 
 
 def matmul_flops(dtype: torch.dtype, repeats: int, size: int = 2048) -> float:
@@ -131,10 +142,11 @@ def main() -> None:
     repeats = arguments.repeats
 
     bandwidth = memory_bandwidth(repeats)
+    read = read_bandwidth(repeats)
     fp32_flops = matmul_flops(torch.float32, repeats)
     bf16_flops = matmul_flops(torch.bfloat16, repeats)
     print(f"threads {torch.get_num_threads()}, best of {repeats}")
-    print(f"memory bandwidth      {bandwidth / 1e9:7.1f} GB/s")
+    print(f"memory bandwidth      {bandwidth / 1e9:7.1f} GB/s copy   {read / 1e9:7.1f} GB/s read")
     print(
         f"matrix products       fp32 {fp32_flops / 1e9:7.1f} GFLOP/s   bf16 "
         f"{bf16_flops / 1e9:7.1f} GFLOP/s   ({bf16_flops / fp32_flops:.2f}×)"
@@ -142,10 +154,11 @@ def main() -> None:
     for precision in ("fp32", "int8"):
         model, weight_bytes = gpt(precision)
         step = token_step_seconds(model, repeats)
-        bound = weight_bytes / bandwidth
+        bound = weight_bytes / read
         print(
-            f"GPT token step {precision}   {step * 1000:6.1f} ms   memory bound "
+            f"GPT token step {precision}   {step * 1000:6.1f} ms   read bound "
             f"{bound * 1000:6.1f} ms ({weight_bytes / 1e9:.2f} GB)   {step / bound:.2f}× the bound"
+            f" ({step / (weight_bytes / bandwidth):.2f}× the copy figure's)"
             f"   GPT alone RTF {step * TOKENS_PER_SECOND:.2f}"
         )
         four = token_step_seconds(model, repeats, rows=4)

@@ -21,7 +21,7 @@ from tests.support.xtts_checkpoint import RELEASE_SIZE, build_checkpoint
 WAYS = {
     "stock": "coqui-tts Xtts.load_checkpoint",
     "fp32": "wyoming-xtts read_checkpoint, fp32",
-    "int8": "wyoming-xtts read_checkpoint, int8 GPT",
+    "int8": "wyoming-xtts read_checkpoint, PyTorch dynamic int8 GPT (the old baseline)",
 }
 
 
@@ -53,7 +53,11 @@ def load(way: str, checkpoint: Path) -> None:
         from wyoming_xtts.engines.local.precision import prepare_for_inference
 
         model, _ = read_checkpoint(checkpoint, use_deepspeed=False)
-        prepare_for_inference(model, "int8" if way == "int8" else "fp32")
+        prepare_for_inference(model)
+        if way == "int8":
+            from .torch_int8 import quantize_gpt_int8
+
+            quantize_gpt_int8(model)
     release_freed_memory()
     seconds = time.monotonic() - started
     figures = memory_gb()

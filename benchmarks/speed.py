@@ -3,7 +3,7 @@
 Builds a random-initialised checkpoint with the real XTTS-v2 architecture (30 layers × 1024,
 1.87 GB; about 15 s) unless `--checkpoint` names one, then starts three processes that each
 load it: the stock path (`speed_workers.py stock`) and the wyoming-xtts server once per
-precision (`speed_workers.py ours`). Every run measures every scenario on each of them in
+variant (`speed_workers.py ours`: a runtime and precision, or the old PyTorch int8 baseline). Every run measures every scenario on each of them in
 turn, so all figures come from the same minutes of the same machine; medians over the runs
 are printed, and each figure as a ratio to the stock path.
 
@@ -15,7 +15,7 @@ On a CPU it ends with `hardware_limits.py`'s figures, measured right after on th
 machine: memory bandwidth, matrix throughput, and the GPT's token step against its memory
 bound (one sentence and four at once), so every figure above can be read against the limits.
 
-    .venv/bin/python -m benchmarks.speed [--runs 3] [--device cpu|cuda] [--precisions fp32,int8]
+    .venv/bin/python -m benchmarks.speed [--runs 3] [--device cpu|cuda] [--variants torch-int8,onnx-int8]
 """
 
 import argparse
@@ -332,13 +332,13 @@ async def main_async(args: argparse.Namespace) -> None:
     common = ["--checkpoint", str(checkpoint), "--device", args.device]
     stock = Worker("stock", ["stock", *common, "--clip", str(clip)], log)
     ours: dict[str, tuple[Worker, int]] = {}
-    for precision in args.precisions.split(","):
+    for variant in args.variants.split(","):
         port = free_port()
-        argv = ["ours", *common, "--port", str(port), "--precision", precision]
-        argv += ["--voices-dir", str(voices), "--data-dir", str(work / f"data-{precision}")]
+        argv = ["ours", *common, "--port", str(port), "--variant", variant]
+        argv += ["--voices-dir", str(voices), "--data-dir", str(work / f"data-{variant}")]
         if args.deepspeed:
             argv.append("--deepspeed")
-        ours[precision] = (Worker(precision, argv, log), port)
+        ours[variant] = (Worker(variant, argv, log), port)
 
     results = {"stock": Figures(), **{name: Figures() for name in ours}}
     workers = [stock, *(worker for worker, _ in ours.values())]
@@ -441,16 +441,19 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (both paths)")
     parser.add_argument(
-        "--precisions",
+        "--variants",
         default=None,
-        help="wyoming-xtts precisions to measure (default: fp32,int8 on CPU, fp16 on CUDA)",
+        help="wyoming-xtts ways to run, RUNTIME-PRECISION or a precision (default on a CPU: "
+        "torch-int8, the old PyTorch dynamic int8, then onnx-int8,onnx-int4; fp16 on CUDA)",
     )
     parser.add_argument("--deepspeed", action="store_true", help="wyoming-xtts with DeepSpeed")
     parser.add_argument("--checkpoint", type=Path, help="use this checkpoint (e.g. the real one)")
     parser.add_argument("--work-dir", type=Path, help="keep the checkpoint and logs here")
     args = parser.parse_args()
-    if args.precisions is None:
-        args.precisions = "fp16" if args.device.startswith("cuda") else "fp32,int8"
+    if args.variants is None:
+        args.variants = (
+            "fp16" if args.device.startswith("cuda") else "torch-int8,onnx-int8,onnx-int4"
+        )
     asyncio.run(main_async(args))
 
 

@@ -163,20 +163,41 @@ class TimingEngine:
             )
 
 
+BASELINE = "torch-int8"
+"""The old CPU path, kept here only: PyTorch fp32 loaded, then its GPT given PyTorch's dynamic
+int8 (`torch_int8.py`), as `--precision int8` ran before ONNX Runtime."""
+
+
+def variant_settings(variant: str) -> tuple[str, str]:
+    """`--variant` as the server's (`--gpt-runtime`, `--precision`): `RUNTIME-PRECISION`
+    (`onnx-int4`, `torch-fp32`), a precision alone (runtime `auto`), or the baseline."""
+    if variant == BASELINE:
+        return "torch", "fp32"
+    runtime, _, precision = variant.rpartition("-")
+    return runtime or "auto", precision
+
+
 async def run_ours(args: argparse.Namespace) -> None:
+    runtime, precision = variant_settings(args.variant)
     settings = Settings(
         uri=f"tcp://127.0.0.1:{args.port}",
         voices_dir=args.voices_dir,
         data_dir=args.data_dir,
         model_dir=args.checkpoint,
         device=args.device,
-        precision=args.precision,
+        precision=precision,  # type: ignore[arg-type]
+        gpt_runtime=runtime,  # type: ignore[arg-type]
         deepspeed=args.deepspeed,
         language_detection=False,
     )
     started = time.monotonic()
-    engine = TimingEngine(create_engine(settings))
+    local = create_engine(settings)
+    engine = TimingEngine(local)
     await engine.start()
+    if args.variant == BASELINE:
+        from .torch_int8 import quantize_gpt_int8
+
+        quantize_gpt_int8(local._model)  # type: ignore[attr-defined]  # the baseline only
     detector = LanguageDetector()
     detector.load()
     core = build_core(settings, engine, detector)  # type: ignore[arg-type]
@@ -195,7 +216,7 @@ def main() -> None:
     parser.add_argument("--port", type=int)
     parser.add_argument("--voices-dir", type=Path)
     parser.add_argument("--data-dir", type=Path)
-    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--variant", default="auto", help="see variant_settings")
     parser.add_argument("--deepspeed", action="store_true")
     args = parser.parse_args()
     if args.role == "stock":

@@ -234,6 +234,7 @@ def make_local_engine(checkpoint: Path, data_dir: Path, **options: Any) -> "Xtts
         precision=defaults.precision,
         deepspeed=defaults.deepspeed,
         gpt_runtime=defaults.gpt_runtime,
+        decoder_precision=defaults.decoder_precision,
         batch_sentences=defaults.batch_sentences,
         schedule=ChunkSchedule(first_tokens=defaults.first_chunk_tokens),
         unload_after=defaults.unload_after,

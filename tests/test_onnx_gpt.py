@@ -11,14 +11,12 @@ import pytest
 import torch
 from TTS.tts.models.xtts import Xtts
 
-from wyoming_xtts.core.engine import EngineUnavailableError
 from wyoming_xtts.core.generation import GenerationSettings
 from wyoming_xtts.core.settings import Settings
 from wyoming_xtts.engines.local import onnx_gpt
 from wyoming_xtts.engines.local.checkpoint import read_checkpoint
 from wyoming_xtts.engines.local.gpt_batch import GptBatch, KeysValues, StepOutput, VoicePrefixes
 from wyoming_xtts.engines.local.onnx_gpt import OnnxGpt, OnnxGptBatch
-from wyoming_xtts.engines.local.placement import onnx_precision
 from wyoming_xtts.engines.local.xtts_stream import token_budget
 
 from .conftest import RecordingEngine, audio_bytes, make_local_engine, serving
@@ -265,12 +263,12 @@ def test_an_export_onnx_runtime_cannot_read_is_made_again_once(model: Xtts, tmp_
     }
     manifest_path.write_text(json.dumps(manifest))
 
-    session, remade = onnx_gpt.load_onnx_gpt(model.gpt, tmp_path, "tiny")
+    session, remade = onnx_gpt.load_onnx_gpt(model.gpt, tmp_path, "tiny", "fp32")
     assert remade.seconds > 0 and isinstance(session, OnnxGpt)
 
 
 def test_a_half_written_export_is_never_used(model: Xtts, tmp_path: Path) -> None:
-    key = onnx_gpt.export_key("tiny")
+    key = onnx_gpt.export_key("tiny", "fp32")
     abandoned = tmp_path / "onnx" / f".{key}.crashed.tmp"
     abandoned.mkdir(parents=True)
     (abandoned / onnx_gpt.MODEL_FILE).write_bytes(b"half")
@@ -280,13 +278,113 @@ def test_a_half_written_export_is_never_used(model: Xtts, tmp_path: Path) -> Non
     assert not abandoned.exists()  # cleared once the export is in place
 
 
-def test_onnx_runs_fp32_on_the_cpu_and_refuses_what_it_cannot_run() -> None:
-    assert onnx_precision("auto", "cpu") == "fp32"
-    assert onnx_precision("fp32", "cpu") == "fp32"
-    with pytest.raises(EngineUnavailableError, match="fp32 only"):
-        onnx_precision("int8", "cpu")
-    with pytest.raises(EngineUnavailableError, match="runs on the CPU"):
-        onnx_precision("auto", "cuda")
+# -- block-quantised weights (--precision int8, int4) --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def quantised(model: Xtts, tmp_path_factory: pytest.TempPathFactory) -> dict[str, OnnxGpt]:
+    data = tmp_path_factory.mktemp("quantised")
+    graphs = {}
+    for precision in ("int8", "int4"):
+        export = onnx_gpt.ensure_export(model.gpt, data / precision, "tiny", precision)
+        graphs[precision] = OnnxGpt(export.directory, len(model.gpt.gpt.h))
+    return graphs
+
+
+@pytest.mark.parametrize(("precision", "bits"), [("int8", 8), ("int4", 4)])
+def test_a_quantised_export_holds_the_blocks_weights_in_blocks_of_32_and_the_head_in_float(
+    model: Xtts, precision: str, bits: int, tmp_path: Path
+) -> None:
+    import onnx
+
+    export = onnx_gpt.ensure_export(model.gpt, tmp_path, "tiny", precision)  # type: ignore[arg-type]
+    graph = onnx.load(str(export.directory / onnx_gpt.MODEL_FILE))
+    quantised = [node for node in graph.graph.node if node.op_type == "MatMulNBits"]
+    attributes = [
+        {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute} for n in quantised
+    ]
+    manifest = json.loads((export.directory / onnx_gpt.MANIFEST_FILE).read_text())
+
+    assert len(quantised) == 4 * len(model.gpt.gpt.h), "qkv, attention out, MLP in and out"
+    assert {(a["bits"], a["block_size"], a["accuracy_level"]) for a in attributes} == {
+        (bits, 32, 4)
+    }
+    assert [node.op_type for node in graph.graph.node if "mel_head" in node.name] == ["Gemm"]
+    assert sorted(path.name for path in export.directory.iterdir()) == ["gpt.onnx", "manifest.json"]
+    assert manifest["precision"] == precision and onnx_gpt.verify_export(export.directory) is None
+
+
+def fed_steps(
+    batch: OnnxGptBatch | GptBatch, model: Xtts, row: int, tokens: list[int]
+) -> list[StepOutput]:
+    """A sentence alone, fed `tokens` (teacher forcing: the same for every precision)."""
+    outputs = [
+        batch.join(batch.voice_prefix(conditioning(model, row)), tokens_of(model, TEXTS[row]))
+    ]
+    return outputs + [batch.step([token])[0] for token in tokens]
+
+
+@pytest.mark.parametrize("precision", ["int8", "int4"])
+def test_a_quantised_sentences_numbers_do_not_depend_on_the_sentences_sharing_its_steps(
+    model: Xtts, quantised: dict[str, OnnxGpt], precision: str
+) -> None:
+    """Each row's activations are quantised on their own (per block of 32), never with a
+    scale shared across the batch as PyTorch's dynamic int8 did."""
+    graph = quantised[precision]
+    fed = [[(7 * step + 131 * row) % 1024 for step in range(20)] for row in range(3)]
+    with torch.inference_mode():
+        alone = [
+            fed_steps(OnnxGptBatch(model.gpt, graph), model, row, fed[row]) for row in range(3)
+        ]
+        batch = OnnxGptBatch(model.gpt, graph)
+        shared = [
+            [batch.join(batch.voice_prefix(conditioning(model, row)), tokens_of(model, TEXTS[row]))]
+            for row in range(3)
+        ]
+        for step in range(20):
+            for row, output in enumerate(batch.step([fed[row][step] for row in range(3)])):
+                shared[row].append(output)
+
+    for row in range(3):
+        for ours, theirs in zip(shared[row], alone[row], strict=True):
+            torch.testing.assert_close(ours.latent, theirs.latent, rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(ours.logits, theirs.logits, rtol=1e-5, atol=1e-5)
+
+
+def test_int8_stays_closer_to_fp32_than_int4_on_the_same_tokens(
+    model: Xtts, graph: OnnxGpt, quantised: dict[str, OnnxGpt]
+) -> None:
+    fed = [(5 * step + 17) % 1024 for step in range(30)]
+    with torch.inference_mode():
+        reference = torch.stack(
+            [
+                out.latent
+                for out in fed_steps(GptBatch(model.gpt, torch.inference_mode), model, 0, fed)
+            ]
+        )
+        error = {}
+        for precision, quantised_graph in quantised.items():
+            latents = torch.stack(
+                [
+                    out.latent
+                    for out in fed_steps(OnnxGptBatch(model.gpt, quantised_graph), model, 0, fed)
+                ]
+            )
+            error[precision] = float((latents - reference).pow(2).mean().sqrt() / reference.std())
+
+    assert 0 < error["int8"] < error["int4"] < 0.05, error
+
+
+def test_an_export_in_another_precision_replaces_the_one_before(
+    model: Xtts, tmp_path: Path
+) -> None:
+    fp32 = onnx_gpt.ensure_export(model.gpt, tmp_path, "tiny", "fp32")
+    fp32_bytes = sum(path.stat().st_size for path in fp32.directory.iterdir())
+    int4 = onnx_gpt.ensure_export(model.gpt, tmp_path, "tiny", "int4")
+
+    assert int4.directory != fp32.directory and int4.seconds > 0
+    assert [path.name for path in (tmp_path / "onnx").iterdir()] == [int4.directory.name]
+    assert sum(path.stat().st_size for path in int4.directory.iterdir()) < fp32_bytes * 0.7
 
 
 @pytest.mark.slow

@@ -98,7 +98,7 @@ def test_coqui_tos_variable_counts_as_licence_acceptance() -> None:
         ["--provider-url", "ftp://example.com"],
         ["--segments-in-flight", "0"],
         ["--provider-concurrency", "100"],
-        ["--precision", "int4"],
+        ["--precision", "int2"],
         ["--first-chunk-tokens", "1"],
         ["--first-chunk-tokens", "49"],
     ],

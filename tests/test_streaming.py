@@ -9,12 +9,18 @@ import torch.nn.functional as F
 from TTS.tts.configs.xtts_config import XttsConfig
 from TTS.tts.models.xtts import Xtts
 
-from wyoming_xtts.core.engine import EngineUnavailableError, Precision
+from wyoming_xtts.core.engine import EngineUnavailableError, GptRuntime, Precision
 from wyoming_xtts.core.generation import GenerationSettings
 from wyoming_xtts.core.voices import Voice, VoiceLibrary
 from wyoming_xtts.engines.local import streaming_decoder
+from wyoming_xtts.engines.local.checkpoint import read_checkpoint
 from wyoming_xtts.engines.local.engine import XttsEngine
-from wyoming_xtts.engines.local.precision import cpu_features, int8_kernels, resolve_precision
+from wyoming_xtts.engines.local.precision import (
+    cpu_features,
+    int8_kernels,
+    resolve_gpt,
+    waveform_decoder,
+)
 from wyoming_xtts.engines.local.streaming_decoder import StreamingDecoder
 from wyoming_xtts.engines.local.xtts_stream import (
     SECONDS_PER_TOKEN,
@@ -230,49 +236,37 @@ async def test_generation_stops_at_the_texts_speech_budget_not_the_models_cap(
     assert 0 < seconds <= max_speech_seconds(text, "en") + SECONDS_PER_TOKEN
 
 
-@pytest.mark.slow
-async def test_int8_mode_quantises_the_gpt_and_still_speaks(
-    checkpoint_dir: Path, tmp_path: Path
-) -> None:
-    voice = seeded_voice(tmp_path / "voices")
-    text = "A sentence in both precisions."
-    full = make_local_engine(checkpoint_dir, tmp_path / "data", precision="fp32")
-    await full.start()
-    fp32_audio = np.concatenate(await spoken_pieces(full, voice, text))
-    await full.close()
-    quantised = make_local_engine(checkpoint_dir, tmp_path / "data", precision="int8")
-    await quantised.start()
-    int8_audio = np.concatenate(await spoken_pieces(quantised, voice, text))
-    await quantised.close()
-
-    assert "int8" in quantised.info.description and "fp32" in full.info.description
-    assert int8_audio.shape == fp32_audio.shape and np.abs(int8_audio).max() > 0
-    assert not np.array_equal(int8_audio, fp32_audio)  # the numbers did change
-
-
 N100 = frozenset({"sse4_2", "avx", "avx2", "avx_vnni", "fma"})  # an Intel N100 mini PC
 PI5 = frozenset({"fp", "asimd", "asimddp", "crc32"})  # a Raspberry Pi 5 (Cortex-A76)
-OLD_ATOM = frozenset({"sse4_2", "ssse3"})  # no AVX2: PyTorch's int8 kernels crawl
+OLD_ATOM = frozenset({"sse4_2", "ssse3"})  # no AVX2: int8 kernels crawl
 
 
 @pytest.mark.parametrize(
-    ("precision", "device", "flags", "expected"),
+    ("precision", "runtime", "device", "flags", "expected"),
     [
-        ("auto", "cpu", N100, "int8"),
-        ("auto", "cpu", PI5, "int8"),
-        ("auto", "cpu", OLD_ATOM, "fp32"),
-        ("auto", "cpu", frozenset(), "fp32"),
-        ("auto", "cuda", N100, "fp16"),
-        ("auto", "cuda:1", N100, "fp16"),
-        ("int8", "cpu", OLD_ATOM, "int8"),
-        ("fp32", "cpu", N100, "fp32"),
-        ("fp32", "cuda", N100, "fp32"),
+        ("auto", "auto", "cpu", N100, ("onnx", "int8")),
+        ("auto", "auto", "cpu", PI5, ("onnx", "int8")),
+        ("auto", "auto", "cpu", OLD_ATOM, ("onnx", "fp32")),
+        ("auto", "auto", "cpu", frozenset(), ("onnx", "fp32")),
+        ("auto", "onnx", "cpu", N100, ("onnx", "int8")),
+        ("auto", "torch", "cpu", N100, ("torch", "fp32")),
+        ("auto", "auto", "cuda", N100, ("torch", "fp16")),
+        ("auto", "auto", "cuda:1", N100, ("torch", "fp16")),
+        ("int8", "auto", "cpu", OLD_ATOM, ("onnx", "int8")),
+        ("int4", "auto", "cpu", N100, ("onnx", "int4")),
+        ("fp32", "auto", "cpu", N100, ("onnx", "fp32")),
+        ("fp32", "torch", "cpu", N100, ("torch", "fp32")),
+        ("fp32", "auto", "cuda", N100, ("torch", "fp32")),
     ],
 )
-def test_precision_auto_picks_the_fastest_mode_the_device_runs_well(
-    precision: Precision, device: str, flags: frozenset[str], expected: str
+def test_auto_picks_the_fastest_runtime_and_precision_the_device_runs_well(
+    precision: Precision,
+    runtime: GptRuntime,
+    device: str,
+    flags: frozenset[str],
+    expected: tuple[str, str],
 ) -> None:
-    assert resolve_precision(precision, device, flags) == expected
+    assert resolve_gpt(precision, runtime, device, flags) == expected
 
 
 def test_the_cpus_own_flags_are_read_and_the_choice_is_logged(
@@ -280,21 +274,68 @@ def test_the_cpus_own_flags_are_read_and_the_choice_is_logged(
 ) -> None:
     caplog.set_level("INFO", logger="wyoming_xtts.engines.local.precision")
     flags = cpu_features()
-    chosen = resolve_precision("auto", "cpu")
+    _, chosen = resolve_gpt("auto", "auto", "cpu")
     assert flags, "/proc/cpuinfo lists no CPU flags"
     assert chosen == ("int8" if int8_kernels(flags) else "fp32")
-    assert f"Precision auto: {chosen}" in caplog.text
+    assert f"Precision auto: {chosen} on ONNX Runtime" in caplog.text
 
 
 @pytest.mark.parametrize(
-    ("precision", "device", "advice"),
-    [("fp16", "cpu", "--precision int8"), ("int8", "cuda", "--precision fp16")],
+    ("precision", "runtime", "device", "advice"),
+    [
+        ("fp16", "auto", "cpu", "--precision int8"),
+        ("int8", "auto", "cuda", "--precision fp16"),
+        ("int4", "torch", "cuda", "--precision fp16"),
+        ("int8", "torch", "cpu", "--gpt-runtime onnx"),
+        ("fp32", "onnx", "cuda", "--device cpu"),
+    ],
 )
-def test_a_precision_the_device_cannot_run_is_refused_with_advice(
-    precision: Precision, device: str, advice: str
+def test_what_the_device_or_runtime_cannot_run_is_refused_with_advice(
+    precision: Precision, runtime: GptRuntime, device: str, advice: str
 ) -> None:
     with pytest.raises(EngineUnavailableError, match=advice):
-        resolve_precision(precision, device)
+        resolve_gpt(precision, runtime, device)
+
+
+NATIVE_BF16 = bool(cpu_features() & {"avx512_bf16", "amx_bf16"})
+
+
+@pytest.mark.parametrize(
+    ("device", "flags", "refusal"),
+    [
+        ("cpu", N100, "needs a CPU that multiplies bf16 natively"),
+        ("cpu", PI5, "needs a CPU that multiplies bf16 natively"),
+        ("cuda", N100 | {"avx512_bf16"}, "on a GPU"),
+    ],
+)
+def test_a_bf16_decoder_is_refused_where_it_would_crawl(
+    checkpoint_dir: Path, device: str, flags: frozenset[str], refusal: str
+) -> None:
+    model, _ = read_checkpoint(checkpoint_dir, use_deepspeed=False)
+    with pytest.raises(EngineUnavailableError, match=refusal):
+        waveform_decoder(model, "bf16", device, flags)
+    assert waveform_decoder(model, "fp32", device, flags) is model.hifigan_decoder.waveform_decoder
+
+
+@pytest.mark.skipif(not NATIVE_BF16, reason="this CPU has no native bf16 (avx512_bf16, amx_bf16)")
+async def test_a_bf16_decoder_speaks_the_fp32_decoders_audio_within_its_rounding(
+    checkpoint_dir: Path, tmp_path: Path
+) -> None:
+    voice = seeded_voice(tmp_path / "voices")
+    text = "A sentence through both decoders."
+    heard = {}
+    for precision in ("fp32", "bf16"):
+        engine = make_local_engine(
+            checkpoint_dir, tmp_path / "data", precision="fp32", decoder_precision=precision
+        )
+        await engine.start()
+        heard[precision] = np.concatenate(await spoken_pieces(engine, voice, text))
+        await engine.close()
+
+    reference, rounded = heard["fp32"], heard["bf16"]
+    snr = 10 * np.log10(np.sum(reference**2) / np.sum((rounded - reference) ** 2))
+    assert rounded.shape == reference.shape and rounded.dtype == np.float32
+    assert 15 < snr < 80, snr  # close to fp32's audio, and not fp32's audio
 
 
 async def test_deepspeed_without_a_gpu_is_refused_before_loading(

@@ -60,7 +60,9 @@ def create_local_engine(settings: Settings) -> Engine:
         from .engines.local.stack import ONNX_STACK, check_installed_stack, stack_failure
 
         # Versions first, from metadata: a mismatched pair fails inside the imports below.
-        check_installed_stack(runtime_packages=ONNX_STACK if settings.gpt_runtime == "onnx" else ())
+        check_installed_stack(
+            runtime_packages=() if settings.gpt_runtime == "torch" else ONNX_STACK
+        )
         from .engines.local.engine import LocalEngineConfig, XttsEngine
         from .engines.local.xtts_stream import ChunkSchedule
     except ImportError as err:
@@ -83,6 +85,7 @@ def create_local_engine(settings: Settings) -> Engine:
             builtin_speakers=settings.builtin_speakers,
             precision=settings.precision,
             gpt_runtime=settings.gpt_runtime,
+            decoder_precision=settings.decoder_precision,
             deepspeed=settings.deepspeed,
             batch_sentences=settings.batch_sentences,
             schedule=ChunkSchedule(first_tokens=settings.first_chunk_tokens),

@@ -18,15 +18,20 @@ import numpy as np
 
 from .voices import Voice
 
-Precision = Literal["auto", "fp32", "int8", "fp16"]
+Precision = Literal["auto", "fp32", "int8", "int4", "fp16"]
 """Numeric precision of the local model's GPT (see engines/local/precision.py)."""
 
 PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 
-GptRuntime = Literal["torch", "onnx"]
+GptRuntime = Literal["auto", "torch", "onnx"]
 """What runs the local model's GPT token loop (see engines/local/onnx_gpt.py)."""
 
 GPT_RUNTIMES: tuple[GptRuntime, ...] = get_args(GptRuntime)
+
+DecoderPrecision = Literal["fp32", "bf16"]
+"""Arithmetic of the local model's HiFi-GAN decoder (see engines/local/precision.py)."""
+
+DECODER_PRECISIONS: tuple[DecoderPrecision, ...] = get_args(DecoderPrecision)
 
 
 class EngineUnavailableError(Exception):

@@ -11,7 +11,7 @@ mapping are all derived from these two.
 import re
 import socket
 
-from .engine import GPT_RUNTIMES, PRECISIONS
+from .engine import DECODER_PRECISIONS, GPT_RUNTIMES, PRECISIONS
 from .option import (
     Option,
     SettingsError,
@@ -119,19 +119,28 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "precision",
         "The GPT's arithmetic: `auto` (fp16 on CUDA; on a CPU int8 where it runs fast: AVX2 "
-        "or NEON, else fp32), `fp32`, `int8` (CPU only: weights quantised to 8 bits, several "
-        "times faster than fp32 with slightly different output, measured in "
-        "[Speed](speed.md)), `fp16` (CUDA only)",
+        "or NEON, else fp32), `fp32` (the reference), `int8` (CPU, on ONNX Runtime: weights "
+        "quantised in blocks of 32, several times faster than fp32 with slightly different "
+        "output), `int4` (the same at 4 bits: faster again, further from fp32), `fp16` (CUDA "
+        "only); measured in [Speed](speed.md)",
         choices=PRECISIONS,
         addon="precision",
     ),
     Option(
         "gpt_runtime",
-        "What runs the GPT's token loop on a CPU: `torch` (PyTorch, every precision), or "
-        "`onnx` (ONNX Runtime, fp32 only for now: `--precision auto` then means fp32; the GPT "
-        "is exported once per checkpoint and version into `onnx/` under `--data-dir`, 20 s "
-        "and 1.5 GB for the release on 2 cores; opt-in while it is measured, see [Speed](speed.md))",
+        "What runs the GPT's token loop: `auto` (ONNX Runtime on a CPU, PyTorch on CUDA), "
+        "`onnx` (ONNX Runtime, CPU: fp32, int8, int4; the GPT is exported once per checkpoint, "
+        "precision and version into `onnx/` under `--data-dir`, see [Speed](speed.md#the-gpt-on-onnx-runtime)) "
+        "or `torch` (PyTorch: fp32 on a CPU, the reference; fp32 or fp16 on CUDA)",
         choices=GPT_RUNTIMES,
+    ),
+    Option(
+        "decoder_precision",
+        "The HiFi-GAN decoder's arithmetic on a CPU: `fp32` (the reference), or `bf16` (only "
+        "where the CPU multiplies bf16 natively, `avx512_bf16` or `amx_bf16`: about 0.6× the "
+        "decoder's time, with audio measurably further from fp32's, see "
+        "[Speed](speed.md#the-decoder))",
+        choices=DECODER_PRECISIONS,
     ),
     Option(
         "batch_sentences",

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .engine import GptRuntime, Precision
+from .engine import DecoderPrecision, GptRuntime, Precision
 from .option import ENV_PREFIX, Option, SettingsError
 from .options import OPTIONS
 
@@ -67,8 +67,11 @@ class Settings:
     precision: Precision = "auto"
     """As asked; `auto` is resolved by the local engine (engines/local/precision.py)."""
 
-    gpt_runtime: GptRuntime = "torch"
-    """Local engine only; `onnx` is CPU and fp32 only (engines/local/onnx_gpt.py)."""
+    gpt_runtime: GptRuntime = "auto"
+    """Local engine only; resolved with the precision (engines/local/precision.py)."""
+
+    decoder_precision: DecoderPrecision = "fp32"
+    """Local engine on a CPU only; `bf16` is refused where the CPU lacks native bf16."""
 
     deepspeed: bool = False
     """Local engine, CUDA only; forces `batch_sentences` to 1."""

@@ -32,6 +32,7 @@ from TTS.tts.models.xtts import Xtts
 from ...core.audio import XTTS_OUTPUT_RATE, XTTS_REFERENCE_RATE
 from ...core.engine import (
     READY,
+    DecoderPrecision,
     EngineHealth,
     EngineInfo,
     EngineUnavailableError,
@@ -62,8 +63,8 @@ from .model_files import (
 )
 from .offload import Handoff
 from .onnx_gpt import OnnxGpt, OnnxGptBatch
-from .placement import check_deepspeed, gpt_on_onnx, onnx_precision, pick_device
-from .precision import gpt_autocast, prepare_for_inference, resolve_precision
+from .placement import check_deepspeed, gpt_on_onnx, pick_device
+from .precision import gpt_autocast, prepare_for_inference, resolve_gpt, waveform_decoder
 from .sentence_batcher import PreparedSentence, SentenceBatcher, SentenceRequest
 from .stack import stack_failure
 from .streaming_decoder import DecoderGeometry, StreamingDecoder
@@ -100,6 +101,7 @@ class LocalEngineConfig:
     precision: Precision
     deepspeed: bool
     gpt_runtime: GptRuntime
+    decoder_precision: DecoderPrecision
     batch_sentences: int
     """1 with DeepSpeed: its injected kernels replace the attention whose padding mask
     batching relies on (untested here)."""
@@ -120,6 +122,9 @@ class XttsEngine:
         self._model: Xtts | None = None
         self._device = "cpu"
         self._precision: Precision = "fp32"
+        self._runtime: GptRuntime = "torch"
+        self._waveform: torch.nn.Module | None = None
+        """The decoder the sentences use: the model's own, or its bf16 copy."""
         self._onnx: OnnxGpt | None = None
         self._cache_identity: str | None = None
         self._languages: tuple[str, ...] = XTTS_LANGUAGES
@@ -149,7 +154,7 @@ class XttsEngine:
             description=(
                 "Coqui XTTS-v2 voice cloning, running locally "
                 f"({self._device}, {self._precision}"
-                f"{', ONNX Runtime' if self._config.gpt_runtime == 'onnx' else ''})"
+                f"{', ONNX Runtime' if self._runtime == 'onnx' else ''})"
             ),
             attribution_name="Coqui (CPML, non-commercial)",
             attribution_url="https://huggingface.co/coqui/XTTS-v2",
@@ -245,10 +250,9 @@ class XttsEngine:
         config = self._config
         directory = self._checkpoint_directory()
         self._device = pick_device(config.device)
-        if config.gpt_runtime == "onnx":
-            self._precision = onnx_precision(config.precision, self._device)
-        else:
-            self._precision = resolve_precision(config.precision, self._device)
+        self._runtime, self._precision = resolve_gpt(
+            config.precision, config.gpt_runtime, self._device
+        )
         if config.deepspeed:
             check_deepspeed(self._device)
         _LOGGER.info("Loading XTTS-v2 from %s on %s (%s)", directory, self._device, self._precision)
@@ -293,7 +297,8 @@ class XttsEngine:
             )
             model, xtts_config = read_checkpoint(copy, config.deepspeed)
         model.to(self._device)
-        prepare_for_inference(model, self._precision)
+        prepare_for_inference(model)
+        waveform = waveform_decoder(model, config.decoder_precision, self._device)
         release_freed_memory()
 
         builtin = {}
@@ -315,8 +320,8 @@ class XttsEngine:
         self._geometry = decoder_geometry(model)
         self._builtin = builtin
         self._cache_identity = f"xtts-v2:{fingerprint}:{self._precision}:{self._device}"
-        if config.gpt_runtime == "onnx":
-            self._onnx = gpt_on_onnx(model, self._config.data_dir, fingerprint)
+        if self._runtime == "onnx":
+            self._onnx = gpt_on_onnx(model, self._config.data_dir, fingerprint, self._precision)
             self._cache_identity += ":onnx"
         self._cache = ConditioningCache(
             directory=config.data_dir / "latents",
@@ -325,6 +330,7 @@ class XttsEngine:
             compute=partial(self._compute_conditioning, params),
         )
         self._model = model
+        self._waveform = waveform
         return directory, xtts_config, params
 
     def _unload_if_idle(self) -> None:
@@ -341,6 +347,7 @@ class XttsEngine:
         before = memory_in_use(self._device)
         self._unloaded = True  # first: `health` never sees a model missing for no reason
         self._model = None
+        self._waveform = None
         self._geometry = None
         self._builtin = {}
         self._cache = None  # the voices' conditioning in memory
@@ -430,8 +437,9 @@ class XttsEngine:
             generator.seed()
         else:
             generator.manual_seed(settings.seed)
+        assert self._waveform is not None  # set with the model
         decoder = StreamingDecoder(
-            model.hifigan_decoder.waveform_decoder,
+            self._waveform,
             torch.from_numpy(conditioning.speaker_embedding).to(self._device),
             self._geometry,
             length_scale=1.0 / max(settings.speed, 0.05),

@@ -32,11 +32,11 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -55,10 +55,27 @@ from .gpt_batch import (
 
 _LOGGER = logging.getLogger(__name__)
 
-GRAPH_FORMAT = 1
+GRAPH_FORMAT = 3
 """Changes whenever the graph's design changes: older exports are then made again."""
 
+OnnxPrecision = Literal["fp32", "int8", "int4"]
+"""What the exported GPT's weight matrices are stored and multiplied in."""
+
+QUANTISED_BITS: dict[str, int] = {"int8": 8, "int4": 4}
+
+QUANTISATION_BLOCK = 32
+"""Weights per scale in `MatMulNBits`: finer blocks keep more of fp32's numbers; 32 is what
+ONNX Runtime's int8-compute kernels are fastest at (measured in benchmarks/gpt_runtime.py)."""
+
+_INT8_COMPUTE = 4
+"""`accuracy_level` 4: the kernels quantise each row's activations to int8 per block as they
+multiply, so nothing is shared between the sentences of a batch, and use the CPU's int8 dot
+products (AVX2, AVX-VNNI, AVX-512 VNNI, NEON); with float compute the same weights are several
+times slower (the issue's probe: int8 914 ms against 26 ms)."""
+
 MODEL_FILE = "gpt.onnx"
+WEIGHTS_FILE = "gpt.weights"
+"""The fp32 graph's weights, beside it (quantised graphs hold theirs inside: under 2 GB)."""
 MANIFEST_FILE = "manifest.json"
 _OPSET = 17
 
@@ -99,7 +116,9 @@ class _GptGraph(torch.nn.Module):
         present: list[torch.Tensor] = []
         for index, block in enumerate(self.blocks):
             attention = block.attn
-            query, keys, values = attention.c_attn(block.ln_1(hidden)).split(width, dim=2)
+            query, keys, values = torch.split(
+                _linear(attention.c_attn, block.ln_1(hidden)), width, dim=2
+            )
             query = query.reshape(split).transpose(1, 2)
             keys = torch.cat([past[2 * index], keys.reshape(split).transpose(1, 2)], dim=2)
             values = torch.cat([past[2 * index + 1], values.reshape(split).transpose(1, 2)], dim=2)
@@ -107,16 +126,28 @@ class _GptGraph(torch.nn.Module):
             scores = torch.matmul(query, keys.transpose(-1, -2)) * (head_width**-0.5)
             scores = scores.masked_fill(~allowed, lowest)
             mixed = torch.matmul(scores.softmax(dim=-1), values)
-            hidden = hidden + attention.c_proj(mixed.transpose(1, 2).reshape(rows, -1, width))
-            hidden = hidden + block.mlp(block.ln_2(hidden))
+            hidden = hidden + _linear(
+                attention.c_proj, mixed.transpose(1, 2).reshape(rows, -1, width)
+            )
+            mlp = block.mlp
+            hidden = hidden + _linear(mlp.c_proj, mlp.act(_linear(mlp.c_fc, block.ln_2(hidden))))
         latent = self.final_norm(self.ln_f(hidden[:, -1]))
         return (self.mel_head(latent), latent, *present)
 
 
-def export_key(fingerprint: str) -> str:
-    """The export's directory name: the checkpoint and every version that shapes the graph."""
+def _linear(layer: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """A GPT-2 `Conv1D` (weight `[in, out]`) as `MatMul` and `Add`: the layer's own `addmm` on
+    flattened rows exports as `Gemm`, which ONNX Runtime's block quantiser does not take."""
+    return torch.matmul(inputs, layer.get_parameter("weight")) + layer.get_parameter("bias")
+
+
+def export_key(fingerprint: str, precision: OnnxPrecision) -> str:
+    """The export's directory name: the checkpoint, the precision and every version that
+    shapes the graph."""
     parts = {
         "checkpoint": fingerprint,
+        "precision": precision,
+        "block": QUANTISATION_BLOCK,
         "graph": GRAPH_FORMAT,
         "torch": version("torch"),
         "onnxruntime": version("onnxruntime"),
@@ -165,10 +196,14 @@ def export_graph(gpt: GPT, directory: Path) -> None:
         # The TorchScript exporter announces its own deprecation (the dynamo exporter needs
         # onnxscript besides); it is what torch 2.11 exports this graph with.
         warnings.simplefilter("ignore", DeprecationWarning)
+        # Without the weights: with them the exporter builds the graph's protobuf, its bytes
+        # and a copy of every weight in memory at once (+4.6 GB at the release's size, on top
+        # of the loaded model); `_attach_weights` streams them into a file of their own.
         torch.onnx.export(
             graph,
             example,
             str(model_path),
+            export_params=False,
             input_names=_input_names(layers),
             output_names=_output_names(layers),
             dynamic_axes=dynamic,
@@ -177,6 +212,65 @@ def export_graph(gpt: GPT, directory: Path) -> None:
         )
     if not model_path.is_file():
         raise OnnxExportError(f"the exporter wrote no {MODEL_FILE}")
+    _attach_weights(model_path, dict(graph.named_parameters()), directory / WEIGHTS_FILE)
+
+
+def _attach_weights(model_path: Path, weights: dict[str, torch.Tensor], data_path: Path) -> None:
+    """Turn the graph's weight inputs into initializers whose bytes lie in `data_path` (ONNX's
+    external data), written one tensor at a time; the graph file keeps only their places."""
+    import onnx
+
+    model = onnx.load(str(model_path))
+    kept_inputs = []
+    with data_path.open("wb") as data:
+        for graph_input in model.graph.input:
+            weight = weights.get(graph_input.name)
+            if weight is None:
+                kept_inputs.append(graph_input)
+                continue
+            values = weight.detach().to(torch.float32).contiguous().numpy()
+            initializer = onnx.TensorProto(
+                name=graph_input.name, dims=values.shape, data_type=onnx.TensorProto.FLOAT
+            )
+            initializer.data_location = onnx.TensorProto.EXTERNAL
+            for key, value in (
+                ("location", data_path.name),
+                ("offset", str(data.tell())),
+                ("length", str(values.nbytes)),
+            ):
+                initializer.external_data.add(key=key, value=value)
+            data.write(values.tobytes())
+            model.graph.initializer.append(initializer)
+    del model.graph.input[:]
+    model.graph.input.extend(kept_inputs)
+    onnx.save(model, str(model_path))
+
+
+def quantise_graph(source: Path, target: Path, bits: int) -> None:
+    """The graph at `source` with each weight matrix of the transformer's blocks quantised in
+    blocks (`MatMulNBits`), written to `target`; the logits head (`Gemm`), the embeddings, the
+    layer norms, attention and the cache stay in float."""
+    import onnx
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    quantiser_log = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
+    level = quantiser_log.level
+    quantiser_log.setLevel(logging.WARNING)  # it logs every node it looks at
+    try:
+        quantiser = MatMulNBitsQuantizer(
+            onnx.load(str(source)),
+            bits=bits,
+            block_size=QUANTISATION_BLOCK,
+            is_symmetric=True,
+            accuracy_level=_INT8_COMPUTE,
+        )
+        quantiser.process()
+        quantiser.model.save_model_to_file(str(target), use_external_data_format=False)
+    finally:
+        quantiser_log.setLevel(level)
+    quantised = sum(node.op_type == "MatMulNBits" for node in onnx.load(str(target)).graph.node)
+    if not quantised:
+        raise OnnxExportError("the quantiser found no weight matrix to quantise")
 
 
 @dataclass(frozen=True)
@@ -187,10 +281,19 @@ class ExportInfo:
     seconds: float
 
 
-def ensure_export(gpt: GPT, data_dir: Path, fingerprint: str) -> ExportInfo:
-    """The checked export for this checkpoint and these versions, made if missing or bad."""
+def ensure_export(
+    gpt: GPT,
+    data_dir: Path,
+    fingerprint: str,
+    precision: OnnxPrecision = "fp32",
+    traced: Callable[[], None] | None = None,
+) -> ExportInfo:
+    """The checked export for this checkpoint, precision and these versions, made if missing
+    or bad. `traced` is called once the fp32 graph is written, before it is quantised: the
+    engine drops PyTorch's copy of the weights there, which quantising would otherwise hold
+    beside its own (1.5 GB at the release's size)."""
     root = data_dir / "onnx"
-    key = export_key(fingerprint)
+    key = export_key(fingerprint, precision)
     directory = root / key
     if directory.is_dir():
         problem = verify_export(directory)
@@ -202,15 +305,16 @@ def ensure_export(gpt: GPT, data_dir: Path, fingerprint: str) -> ExportInfo:
         shutil.rmtree(directory, ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
     _LOGGER.info(
-        "Exporting the GPT to ONNX (once for this checkpoint and these versions) into %s", directory
+        "Exporting the GPT to ONNX in %s (once for this checkpoint, precision and these "
+        "versions) into %s",
+        precision,
+        directory,
     )
     started = time.monotonic()
     temporary = Path(tempfile.mkdtemp(prefix=f".{key}.", suffix=".tmp", dir=root))
     try:
-        export_graph(gpt, temporary)
-        traced = time.monotonic() - started
-        _LOGGER.info("GPT graph written in %.1f s; checking it", traced)
-        _write_manifest(temporary, fingerprint)
+        _export(gpt, temporary, precision, started, traced)
+        _write_manifest(temporary, fingerprint, precision)
         os.replace(temporary, directory)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
@@ -221,6 +325,28 @@ def ensure_export(gpt: GPT, data_dir: Path, fingerprint: str) -> ExportInfo:
     size = sum(path.stat().st_size for path in directory.iterdir())
     _LOGGER.info("ONNX export ready in %.1f s (%.0f MB)", seconds, size / 1e6)
     return ExportInfo(directory, seconds)
+
+
+def _export(
+    gpt: GPT,
+    directory: Path,
+    precision: OnnxPrecision,
+    started: float,
+    traced: Callable[[], None] | None,
+) -> None:
+    """The graph in `precision` into `directory`: traced in fp32, then quantised (the fp32
+    graph, in a directory of its own inside, is removed once the quantised one is written)."""
+    bits = QUANTISED_BITS.get(precision)
+    traced_into = directory if bits is None else directory / "fp32"
+    traced_into.mkdir(exist_ok=True)
+    export_graph(gpt, traced_into)
+    _LOGGER.info("GPT graph written in %.1f s", time.monotonic() - started)
+    if traced is not None:
+        traced()
+    if bits is not None:
+        quantise_graph(traced_into / MODEL_FILE, directory / MODEL_FILE, bits)
+        shutil.rmtree(traced_into)
+        _LOGGER.info("GPT weights quantised to %s in %.1f s", precision, time.monotonic() - started)
 
 
 def verify_export(directory: Path) -> str | None:
@@ -241,7 +367,7 @@ def verify_export(directory: Path) -> str | None:
     return None
 
 
-def _write_manifest(directory: Path, fingerprint: str) -> None:
+def _write_manifest(directory: Path, fingerprint: str, precision: OnnxPrecision) -> None:
     files = {}
     for path in sorted(directory.iterdir()):
         with path.open("rb") as stream:
@@ -249,6 +375,7 @@ def _write_manifest(directory: Path, fingerprint: str) -> None:
         files[path.name] = {"size": path.stat().st_size, "sha256": _digest(path)}
     manifest = {
         "checkpoint": fingerprint,
+        "precision": precision,
         "graph": GRAPH_FORMAT,
         "versions": {
             name: version(name) for name in ("torch", "onnxruntime", "coqui-tts", "wyoming-xtts")
@@ -411,18 +538,28 @@ class OnnxGptBatch(BatchRows):
         self._layers = [(keys.contiguous(), values.contiguous()) for keys, values in layers]
 
 
-def load_onnx_gpt(gpt: GPT, data_dir: Path, fingerprint: str) -> tuple[OnnxGpt, ExportInfo]:
+def load_onnx_gpt(
+    gpt: GPT,
+    data_dir: Path,
+    fingerprint: str,
+    precision: OnnxPrecision,
+    traced: Callable[[], None] | None = None,
+) -> tuple[OnnxGpt, ExportInfo]:
     """A session on this checkpoint's export, made first if missing, stale or unreadable.
 
     An export whose files match its manifest but that ONNX Runtime cannot load is made again
     once; what fails then raises `OnnxExportError`.
     """
     layers = len(gpt.gpt.h)
-    export = ensure_export(gpt, data_dir, fingerprint)
+    export = ensure_export(gpt, data_dir, fingerprint, precision, traced)
     try:
         return OnnxGpt(export.directory, layers), export
     except OnnxExportError as err:
         _LOGGER.warning("%s: exporting again", err)
         shutil.rmtree(export.directory, ignore_errors=True)
-    export = ensure_export(gpt, data_dir, fingerprint)
+    if next(gpt.gpt.h.parameters()).is_meta:
+        raise OnnxExportError(
+            f"ONNX Runtime cannot load the GPT's export just made in {export.directory}"
+        )
+    export = ensure_export(gpt, data_dir, fingerprint, precision, traced)
     return OnnxGpt(export.directory, layers), export

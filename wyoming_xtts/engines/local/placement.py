@@ -2,6 +2,7 @@
 DeepSpeed needs, and the GPT moved onto ONNX Runtime (`--gpt-runtime onnx`)."""
 
 import logging
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -35,15 +36,20 @@ def pick_device(requested: str) -> str:
     return requested
 
 
-def gpt_on_onnx(model: Xtts, data_dir: Path, fingerprint: str) -> OnnxGpt:
-    """The GPT on ONNX Runtime; PyTorch's copy of the transformer's blocks is then dropped
-    (moved to the meta device: the graph holds the weights)."""
+def gpt_on_onnx(model: Xtts, data_dir: Path, fingerprint: str, precision: Precision) -> OnnxGpt:
+    """The GPT on ONNX Runtime in `precision` (fp32, int8 or int4); PyTorch's copy of the
+    transformer's blocks is then dropped (moved to the meta device: the graph holds the
+    weights)."""
+    if precision not in ("fp32", "int8", "int4"):
+        raise EngineUnavailableError(f"--gpt-runtime onnx has no precision {precision}.")
     try:
         import onnxruntime  # noqa: F401
     except (ImportError, OSError) as err:
         raise stack_failure("importing ONNX Runtime", err) from err
     try:
-        session, export = load_onnx_gpt(model.gpt, data_dir, fingerprint)
+        session, export = load_onnx_gpt(
+            model.gpt, data_dir, fingerprint, precision, partial(_drop_torch_blocks, model)
+        )
     except OSError as err:
         if is_disk_full(err):
             raise EngineUnavailableError(disk_full_sentence(data_dir)) from err
@@ -52,30 +58,22 @@ def gpt_on_onnx(model: Xtts, data_dir: Path, fingerprint: str) -> OnnxGpt:
         ) from err
     except (OnnxExportError, RuntimeError) as err:
         raise stack_failure("exporting the GPT to ONNX", err) from err
-    model.gpt.gpt.h.to("meta")
-    release_freed_memory()
+    _drop_torch_blocks(model)
     _LOGGER.info(
-        "GPT on ONNX Runtime (fp32) from %s%s",
+        "GPT on ONNX Runtime (%s) from %s%s",
+        precision,
         export.directory,
         f", exported in {export.seconds:.1f} s" if export.seconds else "",
     )
     return session
 
 
-def onnx_precision(requested: Precision, device: str) -> Precision:
-    """`--gpt-runtime onnx` runs fp32 on the CPU, for now; anything else is refused."""
-    if device != "cpu":
-        raise EngineUnavailableError(
-            "--gpt-runtime onnx runs on the CPU: use --device cpu, or --gpt-runtime torch on a GPU."
-        )
-    if requested not in ("auto", "fp32"):
-        raise EngineUnavailableError(
-            f"--gpt-runtime onnx runs the GPT in fp32 only, for now: use --precision fp32 (or "
-            f"auto) with it, or --gpt-runtime torch for --precision {requested}."
-        )
-    if requested == "auto":
-        _LOGGER.info("Precision auto with --gpt-runtime onnx: fp32 (its only precision for now)")
-    return "fp32"
+def _drop_torch_blocks(model: Xtts) -> None:
+    """PyTorch's copy of the transformer's blocks, no longer needed once the graph has its
+    weights: moved to the meta device and the memory handed back (once)."""
+    if not next(model.gpt.gpt.h.parameters()).is_meta:
+        model.gpt.gpt.h.to("meta")
+        release_freed_memory()
 
 
 def check_deepspeed(device: str) -> None:

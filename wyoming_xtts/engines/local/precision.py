@@ -1,59 +1,87 @@
-"""Numeric precision of the loaded model: fp32, int8 GPT on CPU, fp16 GPT on CUDA; `auto`
-picks the fastest mode the device runs well.
+"""What runs the GPT and in which precision: `auto` picks the fastest the device runs well.
 
-The GPT's token-by-token sampling is most of XTTS-v2's cost. On a CPU each token is a chain
-of matrix-vector products limited by memory bandwidth, so int8 weights (a quarter of the
-bytes) make it about twice as fast; on a GPU fp16 does the same for tensor cores. The HiFi-GAN
-decoder and the conditioning encoders stay in fp32 in every mode: they are a small part of
-the time and the audio is most sensitive there.
+The GPT's token-by-token sampling is most of XTTS-v2's cost. On a CPU each token is a chain of
+matrix-vector products limited by memory bandwidth, so smaller weights make it faster: the
+GPT runs on ONNX Runtime with its weight matrices quantised in blocks of 32 (`int8`, or
+`int4` for a quarter of int8's bytes again; engines/local/onnx_gpt.py), multiplied by int8
+kernels that quantise each sentence's activations on their own. On a GPU, PyTorch runs fp16
+for the tensor cores. PyTorch fp32 is the reference everywhere. The HiFi-GAN decoder and the
+conditioning encoders stay in fp32 in every mode: the audio is most sensitive there.
 """
 
 import contextlib
 import logging
-import warnings
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch.nn.utils import parametrize
 from TTS.tts.models.xtts import Xtts
 
-from ...core.engine import EngineUnavailableError, Precision
-from .memory import release_freed_memory
+from ...core.engine import DecoderPrecision, EngineUnavailableError, GptRuntime, Precision
 
 _LOGGER = logging.getLogger(__name__)
 
+QUANTISED: frozenset[Precision] = frozenset({"int8", "int4"})
+"""The block-quantised precisions: ONNX Runtime on a CPU only."""
 
-def resolve_precision(
-    requested: Precision, device: str, cpu_flags: frozenset[str] | None = None
-) -> Precision:
-    """`auto` → fp16 on CUDA; on a CPU int8 where PyTorch has fast int8 kernels for it, else
-    fp32. Refuses modes the device cannot run."""
+
+def resolve_gpt(
+    precision: Precision,
+    runtime: GptRuntime,
+    device: str,
+    cpu_flags: frozenset[str] | None = None,
+) -> tuple[GptRuntime, Precision]:
+    """The runtime and precision to run the GPT in, `auto` resolved: PyTorch fp16 on CUDA;
+    on a CPU ONNX Runtime in int8 where the CPU has int8 dot products (AVX2, NEON), else
+    fp32. Refuses what the device or runtime cannot run, saying what would."""
     on_gpu = device.startswith("cuda")
-    if requested == "auto":
-        if on_gpu:
-            return "fp16"
-        flags = cpu_flags if cpu_flags is not None else cpu_features()
-        reason = int8_kernels(flags)
-        if reason is None:
-            _LOGGER.info(
-                "Precision auto: fp32 (this CPU lacks AVX2 and NEON, which int8 needs to be fast)"
-            )
-            return "fp32"
-        _LOGGER.info("Precision auto: int8 (%s); --precision fp32 for the reference output", reason)
-        return "int8"
-    if requested == "int8" and on_gpu:
-        raise EngineUnavailableError(
-            "--precision int8 is for CPUs (PyTorch's dynamic quantisation has no CUDA kernels); "
-            "use --precision fp16 on a GPU."
-        )
-    if requested == "fp16" and not on_gpu:
+    if runtime == "auto":
+        runtime = "torch" if on_gpu else "onnx"
+    if on_gpu:
+        return runtime, _gpu_precision(precision, runtime)
+    if precision == "fp16":
         raise EngineUnavailableError(
             "--precision fp16 needs a CUDA GPU (on CPUs half precision is slower than fp32); "
             "use --precision int8 for the fastest CPU mode."
         )
-    return requested
+    if runtime == "torch":
+        if precision in QUANTISED:
+            raise EngineUnavailableError(
+                f"--precision {precision} runs on ONNX Runtime: use --gpt-runtime onnx (or "
+                "auto) with it, or --precision fp32 with --gpt-runtime torch."
+            )
+        if precision == "auto":
+            _LOGGER.info("Precision auto with --gpt-runtime torch on a CPU: fp32 (the reference)")
+        return runtime, "fp32"
+    if precision != "auto":
+        return runtime, precision
+    reason = int8_kernels(cpu_flags if cpu_flags is not None else cpu_features())
+    if reason is None:
+        _LOGGER.info(
+            "Precision auto: fp32 on ONNX Runtime (this CPU lacks AVX2 and NEON, which int8 "
+            "needs to be fast)"
+        )
+        return runtime, "fp32"
+    _LOGGER.info(
+        "Precision auto: int8 on ONNX Runtime (%s, the weights in blocks of 32); "
+        "--precision int4 is faster with larger differences, --precision fp32 is the reference",
+        reason,
+    )
+    return runtime, "int8"
+
+
+def _gpu_precision(precision: Precision, runtime: GptRuntime) -> Precision:
+    if runtime == "onnx":
+        raise EngineUnavailableError(
+            "--gpt-runtime onnx runs on the CPU: use --device cpu, or --gpt-runtime torch "
+            "(or auto) on a GPU."
+        )
+    if precision in QUANTISED:
+        raise EngineUnavailableError(
+            f"--precision {precision} is for CPUs (ONNX Runtime's block-quantised kernels); "
+            "use --precision fp16 on a GPU."
+        )
+    return "fp16" if precision == "auto" else precision
 
 
 def cpu_features() -> frozenset[str]:
@@ -70,29 +98,68 @@ def cpu_features() -> frozenset[str]:
 
 
 def int8_kernels(flags: frozenset[str]) -> str | None:
-    """Which of PyTorch's int8 kernels suit this CPU, in words; None when none is fast.
+    """Which of ONNX Runtime's int8 kernels suit this CPU, in words; None when none is fast.
 
-    fbgemm (x86) needs AVX2 and uses VNNI (Intel N100 and newer mini PCs, Zen 4) or AMX when
-    present; qnnpack (ARM) needs NEON, which every 64-bit ARM core has (a Raspberry Pi 5).
+    Its x86 kernels need AVX2 and use AVX-VNNI (Intel N100 and newer mini PCs), AVX-512 VNNI
+    (Zen 4, Xeons) or AMX when present; its ARM kernels need NEON, which every 64-bit ARM core
+    has (a Raspberry Pi 5), and use the dot-product instructions where there are some.
     """
-    engines = set(torch.backends.quantized.supported_engines)
-    if "avx2" in flags and engines & {"x86", "fbgemm"}:
+    if "avx2" in flags:
         extras = sorted(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
-        return "x86 int8 kernels on AVX2" + (f" with {', '.join(extras)}" if extras else "")
-    if "asimd" in flags and "qnnpack" in engines:
-        return "ARM int8 kernels on NEON" + (" with dot product" if "asimddp" in flags else "")
+        return "int8 kernels on AVX2" + (f" with {', '.join(extras)}" if extras else "")
+    if "asimd" in flags:
+        return "int8 kernels on NEON" + (" with dot product" if "asimddp" in flags else "")
     return None
 
 
-def prepare_for_inference(model: Xtts, precision: Precision) -> None:
-    """Make a loaded model ready to serve in `precision` (changes the model in place)."""
+def waveform_decoder(
+    model: Xtts,
+    precision: DecoderPrecision,
+    device: str,
+    cpu_flags: frozenset[str] | None = None,
+) -> torch.nn.Module:
+    """The HiFi-GAN waveform decoder to speak with: the model's own in fp32, or in bf16 (its
+    weights converted in place) where the CPU multiplies bf16 natively; refused elsewhere."""
+    waveform: torch.nn.Module = model.hifigan_decoder.waveform_decoder
+    if precision == "fp32":
+        return waveform
+    if device != "cpu":
+        raise EngineUnavailableError(
+            "--decoder-precision bf16 is for CPUs with native bf16: use --decoder-precision "
+            "fp32 on a GPU."
+        )
+    flags = cpu_flags if cpu_flags is not None else cpu_features()
+    if not flags & {"avx512_bf16", "amx_bf16"}:
+        raise EngineUnavailableError(
+            "--decoder-precision bf16 needs a CPU that multiplies bf16 natively (avx512_bf16 "
+            "or amx_bf16), which this one does not: it would decode hundreds of times slower. "
+            "Use --decoder-precision fp32."
+        )
+    _LOGGER.info(
+        "HiFi-GAN decoder in bf16 (%s)", " ".join(sorted(flags & {"avx512_bf16", "amx_bf16"}))
+    )
+    return Bf16Waveform(waveform)
+
+
+class Bf16Waveform(torch.nn.Module):
+    """A waveform decoder run in bf16: float frames in, float audio out."""
+
+    def __init__(self, waveform: torch.nn.Module) -> None:
+        super().__init__()
+        self.waveform = waveform.to(torch.bfloat16)
+
+    def forward(self, frames: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        audio: torch.Tensor = self.waveform(frames.to(torch.bfloat16), g=g.to(torch.bfloat16))
+        return audio.float()
+
+
+def prepare_for_inference(model: Xtts) -> None:
+    """Make a loaded model ready to serve (changes the model in place)."""
     fold_weight_norm(model.hifigan_decoder.waveform_decoder)
-    if precision == "int8":
-        quantize_gpt_int8(model)
 
 
 def gpt_autocast(precision: Precision, device: str) -> contextlib.AbstractContextManager[None]:
-    """Context for the GPT's work: fp16 autocast in fp16 mode, nothing otherwise."""
+    """Context for PyTorch's GPT work: fp16 autocast in fp16 mode, nothing otherwise."""
     if precision == "fp16":
         return torch.autocast(device_type=device.split(":")[0], dtype=torch.float16)
     return contextlib.nullcontext()
@@ -107,43 +174,3 @@ def fold_weight_norm(module: torch.nn.Module) -> None:
     for child in list(module.modules()):
         if parametrize.is_parametrized(child, "weight"):
             parametrize.remove_parametrizations(child, "weight", leave_parametrized=True)
-
-
-def quantize_gpt_int8(model: Xtts) -> None:
-    """Dynamic int8 quantisation of the GPT transformer's linear layers.
-
-    GPT-2 blocks use `Conv1D` (a linear layer with a transposed weight), which PyTorch's
-    quantiser does not know, so each is first rebuilt as the equivalent `nn.Linear`. Weights
-    become int8 per tensor; activations are quantised on the fly per call. The output is not
-    bit-identical to fp32: the sampled tokens follow slightly different probabilities.
-    """
-    from transformers.pytorch_utils import Conv1D
-
-    transformer = model.gpt.gpt
-    replaced = 0
-    # Block by block, returning each block's fp32 weights to the system before the next: the
-    # whole GPT at once would hold fp32 and int8 weights side by side (2.2 GB at the peak).
-    for block in transformer.h:
-        for parent in list(block.modules()):
-            for name, child in list(parent.named_children()):
-                if isinstance(child, Conv1D):
-                    setattr(parent, name, _as_linear(child))
-                    replaced += 1
-        with warnings.catch_warnings():
-            # torch.ao.quantization is deprecated in favour of torchao, whose int8 path
-            # targets GPUs and torch.compile; the pinned torch (2.11) still ships this CPU path.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            quantize: Callable[..., Any] = torch.ao.quantization.quantize_dynamic
-            quantize(block, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
-        release_freed_memory(collect=False)
-    _LOGGER.info("GPT quantised to int8 (%d linear layers)", replaced)
-
-
-def _as_linear(layer: torch.nn.Module) -> torch.nn.Linear:
-    weight = layer.get_parameter("weight")  # [in, out] in Conv1D
-    bias = layer.get_parameter("bias")
-    linear = torch.nn.Linear(weight.shape[0], weight.shape[1])
-    with torch.no_grad():
-        linear.weight.copy_(weight.T)
-        linear.bias.copy_(bias)
-    return linear

@@ -22,9 +22,9 @@ from ...core.engine import EngineUnavailableError
 STACK = ("torch", "torchaudio", "transformers", "coqui-tts")
 """The packages whose versions must agree for the local engine to work."""
 
-ONNX_STACK = ("onnxruntime", "onnx")
-"""What `--gpt-runtime onnx` needs besides: checked only when it is asked for, so that a
-broken ONNX Runtime never stops the PyTorch runtime."""
+ONNX_STACK = ("onnxruntime", "onnx", "onnx-ir")
+"""What the GPT on ONNX Runtime needs besides (`--gpt-runtime onnx`, or `auto` on a CPU):
+not checked with `--gpt-runtime torch`, so that a broken ONNX Runtime never stops PyTorch."""
 
 _SAME_RELEASE = ("torch", "torchaudio")
 _DISTRIBUTION = "wyoming-xtts"
