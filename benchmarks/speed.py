@@ -381,19 +381,23 @@ def report(
         f"texts of {tokens_for(SHORT)} / {tokens_for(LONG)} tokens "
         f"({stock.median('long_audio_s') or 0:.1f} s of audio for the long one)\n"
     )
-    header = f"{'':34}" + "".join(f"{name:>10}" for name in names)
-    header += "".join(f"{name + '/stock':>13}" for name in ours)
+    width = max(10, *(len(name) + 1 for name in names))
+    ratio_width = max(13, *(len(name) + 7 for name in ours))
+    header = f"{'':34}" + "".join(f"{name:>{width}}" for name in names)
+    header += "".join(f"{name + '/stock':>{ratio_width}}" for name in ours)
     print(header)
 
     def row(label: str, key: str, fmt: str = "{:.2f}", pick: str = "median") -> None:
         values = [getattr(results[name], pick)(key) for name in names]
         line = f"{label:34}" + "".join(
-            f"{fmt.format(v):>10}" if v is not None else f"{'-':>10}" for v in values
+            f"{fmt.format(v):>{width}}" if v is not None else f"{'-':>{width}}" for v in values
         )
         base = values[0]
         for value in values[1:]:
             ratio = value / base if value is not None and base else None
-            line += f"{ratio:>12.2f}x" if ratio is not None else f"{'-':>13}"
+            line += (
+                f"{ratio:>{ratio_width - 1}.2f}x" if ratio is not None else f"{'-':>{ratio_width}}"
+            )
         print(line)
 
     row("first audio, one sentence (s)", "short_first_s")
