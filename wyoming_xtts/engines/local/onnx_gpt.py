@@ -426,9 +426,11 @@ class OnnxGpt:
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
-        # Its threads would otherwise spin after each step, taking the cores from PyTorch's
-        # decoder, which runs between the steps on the same cores.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Its threads spin briefly after each operation instead of sleeping: a step is some
+        # 750 small operations, and waking sleeping threads for each of them costs more than
+        # the spinning takes from PyTorch's decoder between steps: one client's reply is
+        # 0.88-0.91x as long with it (benchmarks/several_clients.py; docs/speed.md).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1")
         try:
             self._session = onnxruntime.InferenceSession(
                 str(directory / MODEL_FILE), options, providers=["CPUExecutionProvider"]
