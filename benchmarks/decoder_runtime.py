@@ -32,18 +32,10 @@ from TTS.tts.layers.xtts.hifigan_decoder import HifiDecoder
 from wyoming_xtts.core.audio import XTTS_OUTPUT_RATE
 from wyoming_xtts.engines.local.precision import cpu_features, fold_weight_norm
 
+from .hardware_limits import best_seconds
+
 FRAMES_PER_SECOND = XTTS_OUTPUT_RATE / 256
 """Decoder input frames per second of output (256 samples each)."""
-
-
-def best_seconds(work: Callable[[], object], repeats: int) -> float:
-    work()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def snr_db(audio: np.ndarray, reference: np.ndarray) -> float:
