@@ -9,7 +9,9 @@ the audio so far), through the engine's own batches:
 
 - PyTorch fp32 (`GptBatch`, the reference), ONNX Runtime fp32, int8 and int4 (`OnnxGptBatch`),
 - PyTorch dynamic int8 (`torch_int8.py`, the old CPU path and the baseline to beat;
-  quantised last: it changes the model).
+  quantised last: it changes the model),
+- with `--int8-blocks 64,128`, ONNX Runtime int8 in larger blocks than the engine's 32 (fewer
+  scales to apply, and each row's activations quantised per larger block too).
 
 Each step beside its bound: the bytes it must read (the weights, and each sentence's cached
 keys and values) over the read bandwidth measured in the same run (2 threads reading 1 GiB).
@@ -23,6 +25,7 @@ logits, whose top token turns on small differences: the agreement on the real we
 figure that counts, and `--model-dir` measures it.
 
     .venv/bin/python -m benchmarks.gpt_runtime [--steps 20] [--threads N] [--model-dir DIR]
+        [--int8-blocks 64,128]
 """
 
 import argparse
@@ -42,7 +45,13 @@ from tests.support.xtts_checkpoint import RELEASE_SIZE, build_checkpoint
 from wyoming_xtts.core.generation import GenerationSettings
 from wyoming_xtts.engines.local.checkpoint import read_checkpoint
 from wyoming_xtts.engines.local.gpt_batch import GptBatch, TokenBatch
-from wyoming_xtts.engines.local.onnx_gpt import OnnxGpt, OnnxGptBatch, ensure_export
+from wyoming_xtts.engines.local.onnx_gpt import (
+    MODEL_FILE,
+    OnnxGpt,
+    OnnxGptBatch,
+    ensure_export,
+    quantise_graph,
+)
 
 from .hardware_limits import read_bandwidth
 from .torch_int8 import quantize_gpt_int8
@@ -191,6 +200,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="measured steps per figure")
     parser.add_argument("--threads", type=int, help="torch and ONNX Runtime threads")
     parser.add_argument("--model-dir", type=Path, help="a real XTTS-v2 checkpoint directory")
+    parser.add_argument(
+        "--int8-blocks",
+        default="",
+        help="comma-separated block sizes to measure int8 in besides the engine's 32",
+    )
     arguments = parser.parse_args()
     if arguments.threads:
         torch.set_num_threads(arguments.threads)
@@ -237,6 +251,14 @@ def main() -> None:
             before = rss()
             graphs[precision] = OnnxGpt(export.directory, layers)
             print(f"  session RSS +{(rss() - before) / 1e9:.2f} GB")
+            if precision == "fp32":
+                fp32_graph = export.directory / MODEL_FILE
+        for block in (int(size) for size in arguments.int8_blocks.split(",") if size):
+            directory = Path(scratch) / f"int8-block-{block}"
+            directory.mkdir()
+            quantise_graph(fp32_graph, directory / MODEL_FILE, bits=8, block=block)
+            weights[f"ONNX Runtime int8/{block}"] = (directory / MODEL_FILE).stat().st_size
+            graphs[f"int8/{block}"] = OnnxGpt(directory, layers)
 
         runs: list[tuple[str, Callable[[], TokenBatch]]] = [
             ("PyTorch fp32", lambda: GptBatch(model.gpt, torch.inference_mode)),

@@ -15,8 +15,8 @@ from wyoming_xtts.core.generation import GenerationSettings
 from wyoming_xtts.core.settings import Settings
 from wyoming_xtts.engines.local import onnx_gpt
 from wyoming_xtts.engines.local.checkpoint import read_checkpoint
-from wyoming_xtts.engines.local.gpt_batch import GptBatch, KeysValues, StepOutput, VoicePrefixes
-from wyoming_xtts.engines.local.onnx_gpt import OnnxGpt, OnnxGptBatch
+from wyoming_xtts.engines.local.gpt_batch import GptBatch, StepOutput, VoicePrefixes
+from wyoming_xtts.engines.local.onnx_gpt import CacheBuffer, OnnxGpt, OnnxGptBatch
 from wyoming_xtts.engines.local.xtts_stream import token_budget
 
 from .conftest import RecordingEngine, audio_bytes, make_local_engine, serving
@@ -74,11 +74,14 @@ def test_the_onnx_graph_samples_pytorchs_tokens_for_the_same_seed_and_latents(
         torch.testing.assert_close(mine.logits, theirs.logits, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("growth", [onnx_gpt.CACHE_GROWTH, 3])
 def test_sentences_sharing_onnx_steps_get_pytorchs_latents_alone(
-    model: Xtts, graph: OnnxGpt
+    model: Xtts, graph: OnnxGpt, growth: int
 ) -> None:
     """Fed the same tokens, each sentence batched on ONNX Runtime gets what PyTorch gives it
-    alone, with sentences of different lengths joining and leaving while others go on."""
+    alone, with sentences of different lengths joining and leaving while others go on (and,
+    with room for 3 more positions at a time, the cache outgrowing its buffer again and
+    again)."""
     fed = [[(7 * step + 131 * row) % 1024 for step in range(30)] for row in range(3)]
     with torch.inference_mode():
         torch_batch = GptBatch(model.gpt, torch.inference_mode)
@@ -94,7 +97,7 @@ def test_sentences_sharing_onnx_steps_get_pytorchs_latents_alone(
             return outputs
 
         expected = [alone(row) for row in range(3)]
-        onnx_batch = OnnxGptBatch(model.gpt, graph)
+        onnx_batch = OnnxGptBatch(model.gpt, graph, growth)
         onnx_prompts = [
             (onnx_batch.voice_prefix(conditioning(model, row)), tokens_of(model, TEXTS[row]))
             for row in range(3)
@@ -118,6 +121,49 @@ def test_sentences_sharing_onnx_steps_get_pytorchs_latents_alone(
         for ours, theirs in zip(shared[row], expected[row], strict=False):
             torch.testing.assert_close(ours.latent, theirs.latent, rtol=1e-5, atol=1e-5)
             torch.testing.assert_close(ours.logits, theirs.logits, rtol=1e-5, atol=1e-5)
+
+
+def test_a_step_appends_to_the_cache_in_place_and_copies_it_only_to_grow(
+    model: Xtts, graph: OnnxGpt
+) -> None:
+    with torch.inference_mode():
+        batch = OnnxGptBatch(model.gpt, graph, growth=16)
+        for row in range(2):
+            batch.join(batch.voice_prefix(conditioning(model, row)), tokens_of(model, TEXTS[row]))
+        assert batch.cache is not None
+        lengths = list(batch.cache.lengths)
+        copies = 0
+        for step in range(40):
+            before = batch.cache
+            batch.step([step, step + 1])
+            if batch.cache.tensor.data_ptr() != before.tensor.data_ptr():
+                copies += 1
+                assert max(before.lengths) == before.capacity, "copied while there was room"
+        cache = batch.cache
+
+    assert cache.lengths == [length + 40 for length in lengths]
+    assert cache.capacity % 16 == 0 and 0 < cache.capacity - max(cache.lengths) <= 16
+    assert copies in (2, 3), "once per 16 positions"
+    for row, length in enumerate(cache.lengths):
+        keys = cache.tensor[:, 0, row]  # every layer's keys of this row
+        assert keys[:, :, length - 1].abs().sum() > 0, "the last step's keys were written"
+        assert keys[:, :, length:].abs().sum() == 0, "nothing past a row's length"
+
+
+def test_the_graph_runs_each_layers_attention_as_one_operation_on_the_cache_it_updates(
+    model: Xtts, graph: OnnxGpt, tmp_path: Path
+) -> None:
+    import onnx
+
+    export = onnx_gpt.ensure_export(model.gpt, tmp_path, "tiny")
+    nodes = onnx.load(str(export.directory / onnx_gpt.MODEL_FILE), load_external_data=False)
+    attention = [node for node in nodes.graph.node if node.op_type == "GroupQueryAttention"]
+
+    assert len(attention) == len(model.gpt.gpt.h)
+    assert not [node for node in nodes.graph.node if node.op_type in ("Concat", "Softmax")]
+    for layer, node in enumerate(attention):
+        assert list(node.input)[3:5] == [f"past.{layer}.key", f"past.{layer}.value"]
+        assert list(node.output)[1:] == [f"present.{layer}.key", f"present.{layer}.value"]
 
 
 class _StopsRowAtStep(OnnxGptBatch):
@@ -188,10 +234,10 @@ class _CountingGraph:
         self._graph = graph
 
     def run(
-        self, embeds: torch.Tensor, mask: torch.Tensor, past: KeysValues
-    ) -> tuple[torch.Tensor, torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        self, embeds: torch.Tensor, cache: CacheBuffer, row: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         self.positions.append(embeds.shape[1])
-        return self._graph.run(embeds, mask, past)
+        return self._graph.run(embeds, cache, row)
 
 
 def test_a_voices_conditioning_is_run_once_on_onnx_for_all_its_sentences(
