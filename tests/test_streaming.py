@@ -1,5 +1,6 @@
 """Streaming speech from the local model: seamless pieces, their sizes, stopping, precision."""
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -193,6 +194,23 @@ def test_a_listener_hanging_up_ends_generation_at_the_next_token(model: Xtts) ->
     # The voice's prefix, the prompt, one step per token of the first piece, at most one more.
     assert len(sink.pieces) == 1 and not sink.finished
     assert len(steps) <= 1 + 1 + 2 + 1
+
+
+def test_a_spoken_sentence_logs_its_audio_time_and_decoding_share_when_debugging(
+    model: Xtts, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What a user with `--debug` reads to see whether the machine is real time, and whether
+    the decoder or the GPT holds it back."""
+    sink = CollectingSink()
+    with caplog.at_level(logging.DEBUG, logger="wyoming_xtts.engines.local.xtts_stream"):
+        speak_directly(model, ["The washing machine is done."], [sink])
+
+    spoke = [record for record in caplog.records if record.getMessage().startswith("Spoke ")]
+    assert len(spoke) == 1 and sink.finished
+    audio, took, rtf, decoding, decoding_rtf = spoke[0].args[1:]  # type: ignore[index,misc]
+    assert audio == pytest.approx(np.concatenate(sink.pieces).size / 24000)
+    assert 0 < decoding < took and rtf == pytest.approx(took / audio)
+    assert decoding_rtf == pytest.approx(decoding / audio)
 
 
 def test_only_the_gpt_runs_in_the_reduced_precision_context(model: Xtts) -> None:

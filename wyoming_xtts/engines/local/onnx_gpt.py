@@ -14,11 +14,11 @@ The graph is GPT-2's blocks as transformers computes them (layer norms, `c_attn`
 scaled by the head width's root, `c_proj`, the MLP with GPT-2's tanh GELU), each attention one
 ONNX Runtime `GroupQueryAttention` operation (as many key/value heads as query heads: plain
 multi-head attention). That operation appends the new positions' keys and values to a cache
-buffer bound as both its input and its output, so a step copies no cache: the old graph's
-concatenation copied every layer's whole cache at every step (3 of a step's 19 ms for one
-sentence, 12 of 33 ms for four), and its attention took a dozen small operations a layer. Each
-row of the buffer is right-padded to its own length, so sentences of different lengths share a
-step without masks. It gives PyTorch's numbers within float rounding (tested: the same tokens
+buffer bound as both its input and its output, so a step copies no cache, where a graph that
+concatenates the new positions to the old copies every layer's whole cache at every step (the
+most expensive operation after the weight matrices' for four sentences at once: docs/speed.md).
+Each row of the buffer is right-padded to its own length, so sentences of different lengths
+share a step without masks. It gives PyTorch's numbers within float rounding (tested: the same tokens
 for the same seed).
 
 The export is kept under the data directory, keyed by the checkpoint's fingerprint and the

@@ -59,6 +59,8 @@ def gpt_on_onnx(model: Xtts, data_dir: Path, fingerprint: str, precision: Precis
     except (OnnxExportError, RuntimeError) as err:
         raise stack_failure("exporting the GPT to ONNX", err) from err
     _drop_torch_blocks(model)
+    if export.seconds:
+        release_freed_memory()  # what writing and quantising the graph held (GBs at its peak)
     _LOGGER.info(
         "GPT on ONNX Runtime (%s) from %s%s",
         precision,

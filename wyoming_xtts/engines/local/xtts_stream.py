@@ -15,6 +15,7 @@ coqui-tts' `Xtts.inference_stream` where that costs time:
 
 import logging
 import math
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 from TTS.tts.models.xtts import Xtts
 
-from ...core.audio import XTTS_REFERENCE_RATE
+from ...core.audio import XTTS_OUTPUT_RATE, XTTS_REFERENCE_RATE
 from ...core.errors import ErrorCode, SpeechError
 from ...text.speech_budget import max_speech_seconds
 from .gpt_batch import StepOutput, TokenSampler
@@ -124,6 +125,9 @@ class SentenceGeneration:
         self._schedule = schedule
         self._generated = 0
         self._piece_size = schedule.next_size(0)
+        self._started = time.perf_counter()
+        self._decoding = 0.0  # seconds spent in the decoder, for the debug log
+        self._samples = 0
 
     def advance(self, output: StepOutput) -> int | None:
         """Take the GPT's prediction for this sentence's next position.
@@ -149,12 +153,33 @@ class SentenceGeneration:
             self._finish()
             return None
         if self._decoder.pending_latents >= self._piece_size:
-            piece = self._decoder.take_audio()
+            piece = self._decode()
             self._piece_size = self._schedule.next_size(self._generated)
             if piece.size and not self.sink.put(piece):
                 return None
         return token
 
+    def _decode(self, final: bool = False) -> np.ndarray:
+        started = time.perf_counter()
+        piece = self._decoder.take_audio(final)
+        self._decoding += time.perf_counter() - started
+        self._samples += piece.size
+        return piece
+
     def _finish(self) -> None:
-        if self.sink.put(self._decoder.take_audio(final=True)):
+        if self.sink.put(self._decode(final=True)):
             self.sink.finish()
+        if _LOGGER.isEnabledFor(logging.DEBUG):
+            # Where a sentence's time went (the rest is its GPT steps, shared with the other
+            # sentences of the batch, and sampling): says whether a machine is real time.
+            audio = self._samples / XTTS_OUTPUT_RATE
+            took = time.perf_counter() - self._started
+            _LOGGER.debug(
+                "Spoke %r: %.2f s of audio in %.2f s (RTF %.2f), decoding %.2f s (RTF %.2f)",
+                self.text,
+                audio,
+                took,
+                took / audio if audio else 0.0,
+                self._decoding,
+                self._decoding / audio if audio else 0.0,
+            )
