@@ -7,6 +7,7 @@ of a sentence's time is its GPT steps (prompt and tokens), sampling and the toke
 first request conditions the voice and is left out.
 
     .venv/bin/python -m benchmarks.time_split --full-size [--runs 3] [--precision auto]
+        [--decoder-precision bf16]
 """
 
 import argparse
@@ -36,13 +37,16 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_model_options(parser)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--decoder-precision", default="fp32", choices=("fp32", "bf16"))
     arguments = parser.parse_args()
     handler = _SentenceLog()
     logger = logging.getLogger("wyoming_xtts.engines.local.xtts_stream")
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
     logger.propagate = False  # the table says it; the lines would repeat it
-    async with in_process_server(arguments) as server:
+    async with in_process_server(
+        arguments, decoder_precision=arguments.decoder_precision
+    ) as server:
         await timed_synthesize(server.port, LONG)  # conditions the voice
         handler.sentences.clear()
         for _ in range(arguments.runs):
