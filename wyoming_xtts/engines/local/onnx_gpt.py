@@ -18,8 +18,8 @@ buffer bound as both its input and its output, so a step copies no cache, where 
 concatenates the new positions to the old copies every layer's whole cache at every step (the
 most expensive operation after the weight matrices' for four sentences at once: docs/speed.md).
 Each row of the buffer is right-padded to its own length, so sentences of different lengths
-share a step without masks. It gives PyTorch's numbers within float rounding (tested: the same tokens
-for the same seed).
+share a step without masks. It gives PyTorch's numbers within float rounding (tested: the same
+tokens for the same seed).
 
 The export is kept under the data directory, keyed by the checkpoint's fingerprint and the
 versions of everything that shapes the graph (`export_key`); it is written to a temporary
