@@ -102,7 +102,8 @@ def main() -> None:
         export = ensure_export(model.gpt, Path(scratch) / "data", "profile", arguments.precision)
         del model
         print(
-            f"{arguments.precision}, {threads} threads, {CACHED} cached positions, {arguments.steps} steps"
+            f"{arguments.precision}, {threads} threads, {CACHED} cached positions, "
+            f"{arguments.steps} steps"
         )
         for rows in (1, 4):
             step, by_type = profile(export.directory / MODEL_FILE, rows, arguments.steps, threads)

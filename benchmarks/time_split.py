@@ -66,7 +66,8 @@ async def main() -> None:
     ]
     rtf, decoder, rest = (statistics.median(column) for column in zip(*ratios, strict=True))
     print(
-        f"median: RTF {rtf:.3f} = decoder {decoder:.3f} + GPT steps, sampling and the loop {rest:.3f}"
+        f"median: RTF {rtf:.3f} = decoder {decoder:.3f} "
+        f"+ GPT steps, sampling and the loop {rest:.3f}"
     )
 
 
