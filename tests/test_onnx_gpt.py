@@ -313,6 +313,16 @@ def test_an_export_onnx_runtime_cannot_read_is_made_again_once(model: Xtts, tmp_
     assert remade.seconds > 0 and isinstance(session, OnnxGpt)
 
 
+def test_a_gpt_the_graph_does_not_compute_is_refused_with_the_setting_named(
+    model: Xtts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(model.gpt.gpt.config, "activation_function", "relu")
+
+    with pytest.raises(onnx_gpt.OnnxExportError, match="activation_function='relu'"):
+        onnx_gpt.ensure_export(model.gpt, tmp_path, "relu")
+    assert not [path for path in (tmp_path / "onnx").iterdir()], "nothing half-written kept"
+
+
 def test_a_half_written_export_is_never_used(model: Xtts, tmp_path: Path) -> None:
     key = onnx_gpt.export_key("tiny", "fp32")
     abandoned = tmp_path / "onnx" / f".{key}.crashed.tmp"
