@@ -200,11 +200,10 @@ def keep_rows(
 
 class BatchRows:
     """What every `TokenBatch` keeps alike, whichever runtime runs the transformer: its rows'
-    mask and next audio positions, the stop token, and the sampler a joining sentence gets."""
+    next audio positions, the stop token, and the sampler a joining sentence gets."""
 
     def __init__(self, gpt: GPT) -> None:
         self._gpt = gpt
-        self._mask: torch.Tensor | None = None  # (rows, cached positions): 1 real, 0 padding
         self._positions: list[int] = []  # audio position of each row's next input token
 
     @property
@@ -239,6 +238,7 @@ class GptBatch(BatchRows):
         super().__init__(gpt)
         self._context = gpt_context
         self._cache: DynamicCache | None = None
+        self._mask: torch.Tensor | None = None  # (rows, cached positions): 1 real, 0 padding
 
     def voice_prefix(self, cond_latent: torch.Tensor) -> VoicePrefix:
         """The keys and values of a voice's conditioning positions, for `join`."""

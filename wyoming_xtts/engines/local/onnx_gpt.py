@@ -202,9 +202,8 @@ def _write_graph(gpt: GPT, writer: _GraphWriter) -> None:
             f"{name}.attn.residual",
         )[0]
         mlp = block.mlp
-        expanded = writer.linear(
-            mlp.c_fc, writer.layer_norm(block.ln_2, hidden, f"{name}.ln_2"), f"{name}.mlp.c_fc"
-        )
+        normed = writer.layer_norm(block.ln_2, hidden, f"{name}.ln_2")
+        expanded = writer.linear(mlp.c_fc, normed, f"{name}.mlp.c_fc")
         activated = writer.node("FastGelu", [expanded], f"{name}.mlp.act")[0]
         hidden = writer.node(
             "Add",
@@ -568,7 +567,7 @@ class OnnxGpt:
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
         # Its threads spin briefly after each operation instead of sleeping: a step is some
-        # 200 small operations, and waking sleeping threads for each of them costs more than
+        # 300 small operations, and waking sleeping threads for each of them costs more than
         # the spinning takes from PyTorch's decoder between steps: one client's reply is
         # 0.88-0.91x as long with it (benchmarks/several_clients.py; docs/speed.md).
         options.add_session_config_entry("session.intra_op.allow_spinning", "1")
