@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +43,15 @@ from tests.support.fake_providers import REPLICATE_TOKEN, FakeReplicate
 REPO = Path(__file__).resolve().parents[2]
 ADDON = REPO / "homeassistant-addon"
 BASE_IMAGE = "localhost/wyoming-xtts-base:bookworm"
+IMAGES = {
+    "proxy": "localhost/wyoming-xtts:proxy",
+    "local": "localhost/wyoming-xtts:local",
+    "addon": "localhost/wyoming-xtts-addon:check",
+}
+CONTAINER_STORAGE = "/var/lib/containers"
+"""Where podman keeps images as root (on the same disk as its /var/tmp). A build of the local
+flavour needs about 25 GB free there at its peak: its 6.5 GB layer as pip wrote it, about
+twice that in /var/tmp while podman commits it, and the committed copy."""
 SERVER_PORT = 10200
 INGRESS_PORT = 8099  # homeassistant-addon/config.yaml ingress_port
 """The port every image's configuration listens on (checked as shipped, not overridden)."""
@@ -58,6 +67,13 @@ class Report:
 
     seconds: dict[str, float] = field(default_factory=dict)
     sizes: dict[str, str] = field(default_factory=dict)
+    least_free_gb: float = float("inf")
+    """Free disk before the emptiest build: what a build of the local flavour had to spare."""
+
+    def note_free_disk(self) -> None:
+        free_gb = shutil.disk_usage(CONTAINER_STORAGE).free / 1e9
+        print(f"container-check: {free_gb:.1f} GB free before the build")
+        self.least_free_gb = min(self.least_free_gb, free_gb)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,32 +84,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="append",
         help="check only these images (default: all three)",
     )
+    parser.add_argument(
+        "--keep-images",
+        action="store_true",
+        help="keep each image once checked (by default it is removed before the next build:"
+        " two local-flavour images and a build's copy do not fit every CI machine's disk)",
+    )
     arguments = parser.parse_args(argv)
     only = arguments.only or ["proxy", "local", "addon"]
     report = Report()
 
+    remove_images(IMAGES.values())  # an interrupted run's, which would hold their disk
     with timed(report, "base image (debootstrap + import)"):
         ensure_base_image()
     if "proxy" in only:
         with timed(report, "build proxy"):
-            build(report, "localhost/wyoming-xtts:proxy", REPO, {"FLAVOUR": "proxy"})
+            build(report, IMAGES["proxy"], REPO, {"FLAVOUR": "proxy"})
         with timed(report, "run proxy"):
-            check_proxy_image("localhost/wyoming-xtts:proxy")
+            check_proxy_image(IMAGES["proxy"])
+        _done_with(IMAGES["proxy"], arguments.keep_images)
     if "local" in only:
         with timed(report, "build local"):
-            build(report, "localhost/wyoming-xtts:local", REPO, {"FLAVOUR": "local"})
+            build(report, IMAGES["local"], REPO, {"FLAVOUR": "local"})
         with timed(report, "run local"):
-            check_local_image("localhost/wyoming-xtts:local")
+            check_local_image(IMAGES["local"])
+        _done_with(IMAGES["local"], arguments.keep_images)
     if "addon" in only:
         with timed(report, "build add-on"):
-            build_addon(report)
+            build_addon(report, IMAGES["addon"])
         with timed(report, "run add-on"):
-            check_addon_image("localhost/wyoming-xtts-addon:check")
+            check_addon_image(IMAGES["addon"])
+        _done_with(IMAGES["addon"], arguments.keep_images)
 
     for name, seconds in report.seconds.items():
         print(f"container-check: {name}: {seconds:.0f} s")
     for image, size in report.sizes.items():
         print(f"container-check: {image}: {size}")
+    print(f"container-check: least free disk before a build: {report.least_free_gb:.1f} GB")
     print("container-check: all images passed")
     return 0
 
@@ -130,6 +157,7 @@ def ensure_base_image() -> None:
 
 
 def build(report: Report, tag: str, context: Path, build_args: dict[str, str]) -> None:
+    report.note_free_disk()
     arguments = ["build", "--isolation", "chroot", "--format", "docker", "--tag", tag]
     arguments += ["--build-arg", f"BASE_IMAGE={BASE_IMAGE}"]
     for name, value in build_args.items():
@@ -139,18 +167,31 @@ def build(report: Report, tag: str, context: Path, build_args: dict[str, str]) -
     report.sizes[tag] = f"{int(size) / 1e9:.2f} GB"
 
 
-def build_addon(report: Report) -> None:
+def build_addon(report: Report, tag: str) -> None:
     """Build the add-on as Home Assistant's builder would, its base from build.yaml's key."""
     subprocess.run([str(REPO / "script" / "addon-bundle")], check=True)
     build_from = _build_yaml_base()
     print(f"container-check: add-on base in build.yaml: {build_from}; building on {BASE_IMAGE}")
-    tag = "localhost/wyoming-xtts-addon:check"
+    report.note_free_disk()
     arguments = ["build", "--isolation", "chroot", "--format", "docker", "--tag", tag]
     arguments += ["--build-arg", f"BUILD_FROM={BASE_IMAGE}", "--build-arg", "BUILD_ARCH=amd64"]
     arguments += ["--build-arg", f"FLAVOUR={_build_yaml_args()['FLAVOUR']}"]
     podman(*arguments, str(ADDON), quiet=True)
     size = podman("image", "inspect", tag, "--format", "{{.Size}}").stdout.strip()
     report.sizes[tag] = f"{int(size) / 1e9:.2f} GB"
+
+
+def remove_images(tags: Iterable[str]) -> None:
+    """Remove these images if present, and the untagged layers earlier builds left behind."""
+    for tag in tags:
+        if podman("image", "exists", tag, check=False).returncode == 0:
+            podman("rmi", "--force", tag, quiet=True)
+    podman("image", "prune", "--force", quiet=True)
+
+
+def _done_with(tag: str, keep: bool) -> None:
+    if not keep:
+        remove_images([tag])
 
 
 # -- running an image's filesystem --------------------------------------------------------
@@ -199,21 +240,16 @@ def running_image(
     voices_at: str = "/voices",
     voices_writable: bool = False,
 ) -> Iterator[Running]:
-    """Export `image`, mount what a container runtime would, start its entry point."""
+    """Mount `image`, mount what a container runtime would, start its entry point."""
     inspected = json.loads(podman("image", "inspect", image).stdout)[0]
     config = {**inspected["Config"], "Healthcheck": inspected.get("Healthcheck")}
     if user_id == USER_ID:
         assert config["User"] in ("xtts", str(USER_ID)), f"{image} runs as {config['User']!r}"
-    with tempfile.TemporaryDirectory(prefix="image-", dir=_scratch()) as scratch:
-        rootfs = Path(scratch)
-        rootfs.chmod(0o755)  # it becomes "/" for the image's user
-        container = podman("create", image).stdout.strip()
-        try:
-            exported = subprocess.Popen(["podman", "export", container], stdout=subprocess.PIPE)
-            subprocess.run(["tar", "-x", "-C", str(rootfs)], stdin=exported.stdout, check=True)
-            assert exported.wait() == 0
-        finally:
-            podman("rm", container, quiet=True)
+    # The container's own overlay mount, not an exported copy: a copy of the local image
+    # is another 6.5 GB of disk, which CI machines do not always have.
+    container = podman("create", image).stdout.strip()
+    try:
+        rootfs = Path(podman("mount", container).stdout.strip())
         for source, target in (files or {}).items():
             destination = rootfs / target.relative_to("/")
             destination.parent.mkdir(parents=True, exist_ok=True)
@@ -261,6 +297,9 @@ def running_image(
                 subprocess.run(["umount", "--recursive", "--lazy", str(target)], check=False)
             if voices_writable:
                 shutil.rmtree(voices.parent, ignore_errors=True)
+    finally:
+        podman("umount", container, quiet=True, check=False)
+        podman("rm", "--force", container, quiet=True, check=False)
 
 
 def wait_healthy(running: Running) -> None:
