@@ -138,19 +138,8 @@ def waveform_decoder(
     _LOGGER.info(
         "HiFi-GAN decoder in bf16 (%s)", " ".join(sorted(flags & {"avx512_bf16", "amx_bf16"}))
     )
-    return Bf16Waveform(waveform)
-
-
-class Bf16Waveform(torch.nn.Module):
-    """A waveform decoder run in bf16: float frames in, float audio out."""
-
-    def __init__(self, waveform: torch.nn.Module) -> None:
-        super().__init__()
-        self.waveform = waveform.to(torch.bfloat16)
-
-    def forward(self, frames: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        audio: torch.Tensor = self.waveform(frames.to(torch.bfloat16), g=g.to(torch.bfloat16))
-        return audio.float()
+    # The streaming decoder computes in its weights' dtype, float frames in, float audio out.
+    return waveform.to(torch.bfloat16)
 
 
 def prepare_for_inference(model: Xtts) -> None:

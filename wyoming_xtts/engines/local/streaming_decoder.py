@@ -3,9 +3,10 @@
 coqui-tts' `inference_stream` runs the HiFi-GAN decoder over *all* latents generated so far at
 every chunk and cross-fades the seams, so a sentence's decoding cost grows with the square of
 its length. Here the decoder's input is built exactly as `HifiDecoder.forward` builds it (the
-same linear interpolations, computed incrementally), and only a window around the new frames
-is decoded: `_CONTEXT_FRAMES` frames on each side cover the decoder's receptive field, so the
-pieces join into the audio a single decode of the whole sentence gives, without seams.
+same linear interpolations, computed incrementally) and fed to the waveform decoder as a
+stream (`StreamingHifigan`), each layer computing each position once, so the pieces join into
+the audio a single decode of the whole sentence gives, without seams and without decoding any
+frame twice.
 """
 
 import math
@@ -14,25 +15,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-_CONTEXT_FRAMES = 14
-"""Decoder input frames on each side that influence an output frame. The HiFi-GAN decoder of
-XTTS-v2 sees ±13.4 frames: conv_pre (±3), the first upsampling (±1), its residual blocks
-(kernel 11 with dilations 1, 3, 5 and 1, 1, 1: ±60 samples at 8 samples per frame = ±7.5) and
-shrinking amounts in the later stages."""
+from .streaming_hifigan import StreamingHifigan
 
 
 @dataclass(frozen=True)
 class DecoderGeometry:
-    """How GPT latents map to decoder input frames and frames to samples."""
+    """How GPT latents map to decoder input frames."""
 
     latent_to_frame: float
     """Decoder frames per GPT latent before resampling (XTTS-v2: 1024 / 256 = 4)."""
 
     rate_ratio: float
     """Output rate over the GPT's audio rate (24000 / 22050), 1.0 when they are equal."""
-
-    samples_per_frame: int
-    """Audio samples the waveform decoder makes per input frame (XTTS-v2: 256)."""
 
 
 class _LinearStretch:
@@ -101,9 +95,7 @@ class StreamingDecoder:
         geometry: DecoderGeometry,
         length_scale: float = 1.0,
     ) -> None:
-        self._decode = waveform_decoder
-        self._speaker = speaker_embedding
-        self._hop = geometry.samples_per_frame
+        self._waveform = StreamingHifigan(waveform_decoder, speaker_embedding)
         stages = [geometry.latent_to_frame]
         if geometry.rate_ratio != 1.0:
             stages.append(geometry.rate_ratio)
@@ -111,10 +103,6 @@ class StreamingDecoder:
             stages.insert(0, length_scale)
         self._stages = [_LinearStretch(scale) for scale in stages]
         self._pending: list[torch.Tensor] = []
-        self._frames: torch.Tensor | None = None  # decoder input from `_frames_from` on
-        self._frames_from = 0
-        self._frames_total = 0
-        self._emitted = 0  # frames whose audio has been returned
 
     @property
     def pending_latents(self) -> int:
@@ -127,30 +115,11 @@ class StreamingDecoder:
 
     def take_audio(self, final: bool = False) -> np.ndarray:
         """Audio for everything added that is already determined; with `final`, all the rest."""
-        latents = torch.cat(self._pending) if self._pending else None
+        frames = torch.cat(self._pending) if self._pending else None
         self._pending.clear()
-        frames = latents
         for stage in self._stages:
             frames = stage.push(frames, final)
-        if frames is not None and frames.shape[0]:
-            self._append_frames(frames)
-        end = self._frames_total if final else self._frames_total - _CONTEXT_FRAMES
-        if end <= self._emitted or self._frames is None:
+        if frames is None:  # nothing added yet
             return np.zeros(0, dtype=np.float32)
-        start = max(self._emitted - _CONTEXT_FRAMES, self._frames_from)
-        window = self._frames[start - self._frames_from :]
-        audio = self._decode(window.T.unsqueeze(0), g=self._speaker).reshape(-1)
-        piece = audio[(self._emitted - start) * self._hop : (end - start) * self._hop]
-        self._emitted = end
-        self._drop_frames_before(end - _CONTEXT_FRAMES)
-        samples: np.ndarray = piece.float().cpu().numpy()
+        samples: np.ndarray = self._waveform.push(frames.T.unsqueeze(0), final).cpu().numpy()
         return samples
-
-    def _append_frames(self, frames: torch.Tensor) -> None:
-        self._frames = frames if self._frames is None else torch.cat((self._frames, frames))
-        self._frames_total += frames.shape[0]
-
-    def _drop_frames_before(self, index: int) -> None:
-        if self._frames is not None and index > self._frames_from:
-            self._frames = self._frames[index - self._frames_from :]
-            self._frames_from = index

@@ -58,12 +58,11 @@ class ChunkSchedule:
 
 
 def decoder_geometry(model: Xtts) -> DecoderGeometry:
-    """The latent → frame → sample mapping of the loaded model's decoder."""
+    """The latent → frame mapping of the loaded model's decoder."""
     decoder = model.hifigan_decoder
     return DecoderGeometry(
         latent_to_frame=decoder.ar_mel_length_compression / decoder.output_hop_length,
         rate_ratio=decoder.output_sample_rate / decoder.input_sample_rate,
-        samples_per_frame=math.prod(int(layer.stride[0]) for layer in decoder.waveform_decoder.ups),
     )
 
 
