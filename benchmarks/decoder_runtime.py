@@ -34,8 +34,11 @@ from wyoming_xtts.engines.local.precision import cpu_features, fold_weight_norm
 
 from .hardware_limits import best_seconds
 
-FRAMES_PER_SECOND = XTTS_OUTPUT_RATE / 256
-"""Decoder input frames per second of output (256 samples each)."""
+SAMPLES_PER_FRAME = 256
+"""Audio samples the waveform decoder makes per input frame (its upsampling: 8 × 8 × 2 × 2)."""
+
+FRAMES_PER_SECOND = XTTS_OUTPUT_RATE / SAMPLES_PER_FRAME
+"""Decoder input frames per second of output."""
 
 
 def snr_db(audio: np.ndarray, reference: np.ndarray) -> float:

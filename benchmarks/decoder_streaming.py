@@ -26,14 +26,13 @@ import numpy as np
 import torch
 from TTS.tts.layers.xtts.hifigan_decoder import HifiDecoder
 
-from wyoming_xtts.core.audio import XTTS_OUTPUT_RATE
 from wyoming_xtts.engines.local.precision import cpu_features, fold_weight_norm
 from wyoming_xtts.engines.local.streaming_hifigan import StreamingHifigan
-from wyoming_xtts.engines.local.xtts_stream import ChunkSchedule
+from wyoming_xtts.engines.local.xtts_stream import SECONDS_PER_TOKEN, ChunkSchedule
 
-from .decoder_runtime import FRAMES_PER_SECOND
+from .decoder_runtime import FRAMES_PER_SECOND, SAMPLES_PER_FRAME
 
-FRAMES_PER_TOKEN = FRAMES_PER_SECOND * 1024 / 22050
+FRAMES_PER_TOKEN = FRAMES_PER_SECOND * SECONDS_PER_TOKEN
 """Decoder input frames per GPT token (4 frames, resampled from 22.05 to 24 kHz)."""
 
 CONTEXT_FRAMES = 14
@@ -66,7 +65,8 @@ def windows(
             continue
         start = max(emitted - CONTEXT_FRAMES, 0)
         audio = decoder(frames[:, :, start:total], g=speaker).reshape(-1)
-        pieces.append(audio[(emitted - start) * 256 : (end - start) * 256])
+        hop = SAMPLES_PER_FRAME
+        pieces.append(audio[(emitted - start) * hop : (end - start) * hop])
         emitted = end
     return torch.cat(pieces).numpy()
 
@@ -108,7 +108,7 @@ def main() -> None:
         for name, tokens in SENTENCES.items():
             sizes = piece_frames(tokens)
             frames = torch.randn(1, 1024, sum(sizes))
-            audio_s = sum(sizes) * 256 / XTTS_OUTPUT_RATE
+            audio_s = sum(sizes) / FRAMES_PER_SECOND
             whole = decoder(frames, g=speaker).reshape(-1).numpy()
             exact = np.abs(streamed(decoder, speaker, frames, sizes) - whole).max()
             runs: dict[str, Callable[[], object]] = {
